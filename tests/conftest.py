@@ -1,0 +1,26 @@
+"""Shared fixtures: the real sample data in ../shared/data (or $SPEECH2FACE_SAMPLES)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sample_root() -> Path | None:
+    env = os.environ.get("SPEECH2FACE_SAMPLES")
+    for cand in ([Path(env)] if env else []) + [ROOT.parent / "shared" / "data"]:
+        if (cand / "manifest.csv").is_file():
+            return cand
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    root = sample_root()
+    if root is None:
+        pytest.skip("real sample data not found: set SPEECH2FACE_SAMPLES or put shared/data beside")
+    return root
