@@ -1,0 +1,177 @@
+"""Read a prepared dataset: manifest, identities, segments and shuffled batches (h5py only).
+
+TensorFlow-free: batches are dicts of numpy arrays, so the same reader feeds Keras on
+TensorFlow, JAX or PyTorch. ``SegmentBatches`` follows the ``keras.utils.PyDataset``
+protocol (``__len__``, ``__getitem__``, ``on_epoch_end``) without importing Keras.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from speech2face.errors import UserError
+from speech2face.prepare import MANIFEST
+
+FIELDS = (
+    "audio",
+    "face",
+    "landmarks",
+    "feature",
+    "box",
+    "start",
+    "end",
+    "identity",
+    "split",
+    "gender",
+    "clip",
+)
+
+
+class Dataset:
+    """A dataset folder written by ``speech2face prepare``.
+
+    Attributes:
+        root: the folder. manifest: the parsed ``dataset.json``.
+        face_encoder (str), feature_dim (int): the face feature the targets use.
+    Raises:
+        UserError: the folder has no ``dataset.json`` or a listed shard is missing.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        path = self.root / MANIFEST
+        if not path.is_file():
+            raise UserError(
+                f"{self.root}: not a dataset (no {MANIFEST}); build one with `speech2face prepare`"
+            )
+        self.manifest = json.loads(path.read_text())
+        self.face_encoder = self.manifest["face_encoder"]
+        self.feature_dim = int(self.manifest["feature_dim"])
+        self.shards = [self.root / s["file"] for s in self.manifest["shards"]]
+        for shard in self.shards:
+            if not shard.is_file():
+                raise UserError(f"{shard}: shard listed in {path} is missing")
+        self._index = None
+
+    def identities(self, split: str | None = None) -> list[str]:
+        """Sorted identity names, optionally of one split."""
+        ids = self.manifest["identities"]
+        return sorted(k for k, v in ids.items() if split is None or v["split"] == split)
+
+    def gender(self, identity: str) -> str:
+        """ "M", "F" or "" for an identity."""
+        return self.manifest["identities"][identity].get("gender", "")
+
+    def index(self, split: str | None = None) -> list[tuple[int, int]]:
+        """(shard number, row) of every segment, optionally of one split, in storage order."""
+        import h5py
+
+        if self._index is None:
+            self._index = []
+            for s, shard in enumerate(self.shards):
+                with h5py.File(shard, "r") as f:
+                    splits = [x.decode() for x in f["split"][:]]
+                self._index += [(s, r, sp) for r, sp in enumerate(splits)]
+        return [(s, r) for s, r, sp in self._index if split is None or sp == split]
+
+    def read(self, rows: list[tuple[int, int]], fields=FIELDS) -> dict[str, np.ndarray]:
+        """Read segments by (shard, row), in the given order.
+
+        Returns:
+            {field: array with leading dimension len(rows)}; strings as str object arrays,
+            ``audio`` as int16 (use :func:`to_waveform` for float).
+        """
+        import h5py
+
+        out = {name: [None] * len(rows) for name in fields}
+        by_shard: dict[int, list[tuple[int, int]]] = {}
+        for pos, (s, r) in enumerate(rows):
+            by_shard.setdefault(s, []).append((pos, r))
+        for s, items in by_shard.items():
+            with h5py.File(self.shards[s], "r") as f:
+                order = sorted(items, key=lambda x: x[1])
+                wanted = [r for _, r in order]
+                for name in fields:
+                    data = (
+                        f[name][wanted]
+                        if len(set(wanted)) == len(wanted)
+                        else np.stack([f[name][r] for r in wanted])
+                    )
+                    for (pos, _), value in zip(order, data, strict=True):
+                        out[name][pos] = value.decode() if isinstance(value, bytes) else value
+        return {
+            k: np.asarray(v, dtype=object if isinstance(v[0], str) else None) if v else np.zeros(0)
+            for k, v in out.items()
+        }
+
+    def load(self, split: str | None = None, fields=FIELDS) -> dict[str, np.ndarray]:
+        """Every segment of a split in memory (small datasets, evaluation)."""
+        return self.read(self.index(split), fields)
+
+
+def to_waveform(audio_int16: np.ndarray) -> np.ndarray:
+    """Stored int16 audio -> float32 waveform in [-1, 1], same shape."""
+    return np.asarray(audio_int16, np.float32) / 32767.0
+
+
+class SegmentBatches:
+    """Shuffled batches of one split, in the ``keras.utils.PyDataset`` protocol.
+
+    The order of epoch ``e`` is a permutation drawn from ``seed + e``, so a resumed run
+    sees exactly the batches it would have seen (training resumes "data order").
+
+    Args:
+        dataset: a :class:`Dataset`. split: "train", "test" or None for all.
+        batch_size: segments per batch; the last short batch is dropped when
+            ``drop_last`` (default) so every step has the same shape.
+        fields: which fields a batch holds.
+    Yields (``__getitem__``):
+        dict of arrays: ``audio`` becomes float32 (B, 96000) waveforms.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        split: str | None = "train",
+        batch_size: int = 8,
+        fields=("audio", "feature"),
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = True,
+    ):
+        self.dataset = dataset
+        self.rows = dataset.index(split)
+        if not self.rows:
+            raise UserError(f"{dataset.root}: no segments in split {split!r}")
+        self.batch_size = min(batch_size, len(self.rows))
+        self.fields = tuple(fields)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n = len(self.rows) / self.batch_size
+        return int(n) if self.drop_last else int(np.ceil(n))
+
+    def order(self, epoch: int) -> list[tuple[int, int]]:
+        if not self.shuffle:
+            return list(self.rows)
+        perm = np.random.default_rng(self.seed + epoch).permutation(len(self.rows))
+        return [self.rows[i] for i in perm]
+
+    def __getitem__(self, i: int) -> dict[str, np.ndarray]:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        rows = self.order(self.epoch)[i * self.batch_size : (i + 1) * self.batch_size]
+        batch = self.dataset.read(rows, self.fields)
+        if "audio" in batch:
+            batch["audio"] = to_waveform(batch["audio"])
+        return batch
+
+    def on_epoch_end(self) -> None:
+        self.epoch += 1

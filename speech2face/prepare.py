@@ -1,0 +1,249 @@
+"""Clips -> segments -> HDF5 shards: resumable, parallel, one bad clip never stops a run.
+
+The sorted clip list is cut into fixed groups (``clips_per_shard``); each group becomes
+one shard written atomically, so a run killed at any moment and started again redoes only
+the groups without a finished shard and ends with exactly the segments of an uninterrupted
+run. ``failures.csv`` and the dataset manifest ``dataset.json`` are rebuilt from the shards
+at the end of every run. No TensorFlow is imported here.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from speech2face import audio, shards
+from speech2face.errors import UserError
+from speech2face.segments import SegmentConfig, clip_segments
+from speech2face.sources import Clip
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "dataset.json"
+FAILURES = "failures.csv"
+SHARD_DIR = "shards"
+
+
+@dataclass
+class PrepareConfig:
+    """Options of ``speech2face prepare``."""
+
+    face_encoder: str = "dlib"
+    vggface_weights: str | None = None
+    clips_per_shard: int = 4
+    workers: int = 1
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+
+
+_ENCODER = {}
+
+
+def _encoder(name: str, weights: str | None):
+    """One face encoder per process (models load once)."""
+    from speech2face import faces
+
+    if name not in _ENCODER:
+        _ENCODER[name] = faces.get_encoder(name, weights)
+    return _ENCODER[name]
+
+
+def _build_shard(path: str, clips: list[Clip], config: PrepareConfig) -> dict:
+    """Worker: process a group of clips and write its shard. Returns its summary."""
+    encoder = _encoder(config.face_encoder, config.vggface_weights)
+    segments, failures = [], []
+    for clip in clips:
+        try:
+            segs, rejected = clip_segments(clip, config.segment, encoder)
+        except UserError as exc:
+            segs, rejected = [], [(clip.key, "read", str(exc))]
+        except Exception as exc:  # one bad clip never stops the run
+            log.exception("clip %s failed", clip.key)
+            segs, rejected = [], [(clip.key, "error", f"{exc.__class__.__name__}: {exc}")]
+        for item in rejected:
+            log.info("rejected %s (%s): %s", *item)
+        segments += segs
+        failures += rejected
+    shards.write_shard(
+        path,
+        segments,
+        [c.key for c in clips],
+        failures,
+        encoder.name,
+        encoder.dim,
+        face_size=config.segment.face_size,
+    )
+    return {"path": path, "clips": len(clips), "segments": len(segments)}
+
+
+def _groups(clips: list[Clip], size: int) -> list[list[Clip]]:
+    ordered = sorted(clips, key=lambda c: c.key)
+    return [ordered[i : i + size] for i in range(0, len(ordered), max(1, size))]
+
+
+def _finished(path: Path, group: list[Clip], encoder: str) -> bool:
+    """True when ``path`` is a complete shard of exactly this group."""
+    if not path.is_file():
+        return False
+    try:
+        info = shards.shard_info(path)
+    except (OSError, KeyError, ValueError):
+        log.warning("%s is unreadable; rebuilding it", path)
+        return False
+    if info["face_encoder"] != encoder:
+        raise UserError(
+            f"{path} was built with the {info['face_encoder']} face encoder, not {encoder}: "
+            "use a new output folder"
+        )
+    return info["clips"] == [c.key for c in group]
+
+
+def prepare(
+    clips: list[Clip],
+    out_dir: str | os.PathLike,
+    config: PrepareConfig | None = None,
+    source_failures: list[tuple[str, str]] = (),
+    command: str | None = None,
+) -> dict:
+    """Build (or resume) a dataset of segments from clips.
+
+    Args:
+        clips: from :mod:`speech2face.sources`.
+        out_dir: dataset folder: ``shards/shard-NNNNN.h5``, ``dataset.json``, ``failures.csv``.
+        config: options; defaults follow the paper with the dlib face encoder.
+        source_failures: (item, reason) from the source (bad CSV rows, failed downloads).
+        command: the command line recorded in the manifest.
+    Returns:
+        The manifest (also written to ``out_dir/dataset.json``).
+    Raises:
+        UserError: no clips, or an existing dataset built with another face encoder.
+    """
+    from tqdm import tqdm
+
+    config = config or PrepareConfig()
+    if not clips:
+        raise UserError("no clips to prepare")
+    out = Path(out_dir)
+    (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    groups = _groups(clips, config.clips_per_shard)
+    paths = [out / SHARD_DIR / f"shard-{i:05d}.h5" for i in range(len(groups))]
+    todo = [
+        (str(p), g)
+        for p, g in zip(paths, groups, strict=True)
+        if not _finished(p, g, config.face_encoder)
+    ]
+    done_clips = len(clips) - sum(len(g) for _, g in todo)
+    if done_clips:
+        log.info("resuming: %d of %d clips already in finished shards", done_clips, len(clips))
+    start = time.time()
+    made = 0
+    bar = tqdm(total=len(clips), initial=done_clips, unit="clip", desc="prepare")
+    if config.workers <= 1:
+        results = (_build_shard(p, g, config) for p, g in todo)
+        for result in results:
+            made += result["segments"]
+            bar.update(result["clips"])
+            bar.set_postfix(segments=made, seg_per_s=f"{made / (time.time() - start):.2f}")
+    else:
+        with ProcessPoolExecutor(max_workers=config.workers) as pool:
+            futures = [pool.submit(_build_shard, p, g, config) for p, g in todo]
+            for future in as_completed(futures):
+                result = future.result()
+                made += result["segments"]
+                bar.update(result["clips"])
+                bar.set_postfix(segments=made, seg_per_s=f"{made / (time.time() - start):.2f}")
+    bar.close()
+    for stale in (out / SHARD_DIR).glob("shard-*.h5"):
+        if stale not in paths:  # left by a run with another clip list
+            stale.unlink()
+    return write_manifest(out, paths, config, source_failures, command)
+
+
+def write_manifest(
+    out: Path,
+    paths: list[Path],
+    config: PrepareConfig,
+    source_failures=(),
+    command: str | None = None,
+) -> dict:
+    """Write ``failures.csv`` and ``dataset.json`` from the finished shards."""
+    infos, failures = (
+        [],
+        [("source", "source", f"{item}: {reason}") for item, reason in source_failures],
+    )
+    identities: dict[str, dict] = {}
+    for path in paths:
+        info = shards.shard_info(path)
+        failures += info["failures"]
+        infos.append(
+            {
+                "file": str(path.relative_to(out)),
+                "sha256": shards.sha256(path),
+                "segments": info["segments"],
+                "clips": len(info["clips"]),
+            }
+        )
+        for ident, split, gender in zip(
+            info["identity"], info["split"], info["gender"], strict=True
+        ):
+            entry = identities.setdefault(ident, {"split": split, "gender": gender, "segments": 0})
+            entry["segments"] += 1
+        infos[-1]["seconds"] = info["seconds"]
+    tmp = out / (FAILURES + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["clip", "stage", "reason"])
+        writer.writerows(failures)
+    os.replace(tmp, out / FAILURES)
+    counts = {}
+    for split in sorted({e["split"] for e in identities.values()}):
+        members = [e for e in identities.values() if e["split"] == split]
+        counts[split] = {
+            "identities": len(members),
+            "segments": sum(e["segments"] for e in members),
+        }
+    dim = shards.shard_info(paths[0])["feature_dim"] if paths else 0
+    manifest = {
+        "format": 1,
+        "face_encoder": config.face_encoder,
+        "feature_dim": dim,
+        "audio": {
+            "sample_rate": audio.SAMPLE_RATE,
+            "clip_seconds": audio.CLIP_SECONDS,
+            "win_length": audio.WIN_LENGTH,
+            "hop_length": audio.HOP_LENGTH,
+            "n_fft": audio.N_FFT,
+            "power": audio.POWER,
+        },
+        "face_size": config.segment.face_size,
+        "segment_config": asdict(config.segment),
+        "counts": counts,
+        "identities": identities,
+        "shards": infos,
+        "failures": len(failures),
+        "rejections": dict(Counter(stage for _, stage, _ in failures)),
+        "seconds_kept": round(sum(s["seconds"] for s in infos), 2),
+        "command": command or " ".join(sys.argv),
+    }
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, out / MANIFEST)
+    return manifest
+
+
+def summary(manifest: dict, clips: int) -> str:
+    """Human summary of a finished run."""
+    segs = sum(s["segments"] for s in manifest["shards"])
+    parts = [f"{clips} clips -> {segs} segments ({manifest['seconds_kept']:.0f} s of audio kept)"]
+    for split, c in manifest["counts"].items():
+        parts.append(f"  {split}: {c['segments']} segments, {c['identities']} identities")
+    rej = ", ".join(f"{k}: {v}" for k, v in manifest["rejections"].items()) or "none"
+    parts.append(f"  rejections by stage: {rej}")
+    return "\n".join(parts)

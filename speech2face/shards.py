@@ -1,0 +1,111 @@
+"""HDF5 shards of segments (h5py), written atomically: temporary name, then rename.
+
+One shard holds the segments of a fixed group of clips. Per segment:
+``audio`` int16 (96000,), ``face`` uint8 (224, 224, 3), ``landmarks`` float32 (68, 2),
+``feature`` float32 (dim,), ``box`` float32 (4,) (left, top, right, bottom in source pixels),
+``start``/``end`` float64 seconds in the clip, and strings ``identity``, ``split``,
+``gender``, ``clip``. Attributes: ``clips`` (JSON list of the clip keys it covers),
+``failures`` (JSON list of [clip, stage, reason]), ``face_encoder``, ``feature_dim``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+ARRAYS = {  # name -> (shape after N, dtype)
+    "audio": ((), np.int16),
+    "face": ((), np.uint8),
+    "landmarks": ((68, 2), np.float32),
+    "feature": ((), np.float32),
+    "box": ((4,), np.float32),
+    "start": ((), np.float64),
+    "end": ((), np.float64),
+}
+STRINGS = ("identity", "split", "gender", "clip")
+
+
+def write_shard(
+    path: str | os.PathLike,
+    segments: list[dict],
+    clips: list[str],
+    failures: list[tuple[str, str, str]],
+    face_encoder: str,
+    feature_dim: int,
+    audio_samples: int = 96000,
+    face_size: int = 224,
+) -> Path:
+    """Write segments to ``path`` atomically (``path.tmp`` renamed when complete).
+
+    Args:
+        segments: dicts with the per-segment keys listed in the module doc.
+        clips: keys of every clip this shard covers (done, even with no segment).
+        failures: (clip, stage, reason) for rejected clips and segments.
+    Returns:
+        The final path.
+    """
+    import h5py
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    n = len(segments)
+    shapes = {
+        "audio": (audio_samples,),
+        "face": (face_size, face_size, 3),
+        "feature": (feature_dim,),
+        "start": (),
+        "end": (),
+    }
+    with h5py.File(tmp, "w") as f:
+        for name, (shape, dtype) in ARRAYS.items():
+            shape = shapes.get(name, shape)
+            data = np.zeros((n, *shape), dtype)
+            for i, seg in enumerate(segments):
+                data[i] = seg[name]
+            opts = {"compression": "gzip", "compression_opts": 1} if name == "face" and n else {}
+            f.create_dataset(name, data=data, **opts)
+        for name in STRINGS:
+            f.create_dataset(
+                name, data=[seg[name] for seg in segments], dtype=h5py.string_dtype(), shape=(n,)
+            )
+        f.attrs["clips"] = json.dumps(clips)
+        f.attrs["failures"] = json.dumps([list(x) for x in failures])
+        f.attrs["face_encoder"] = face_encoder
+        f.attrs["feature_dim"] = feature_dim
+    os.replace(tmp, path)
+    return path
+
+
+def shard_info(path: str | os.PathLike) -> dict:
+    """Attributes of a shard: clips, failures, face_encoder, feature_dim, segments (count).
+
+    Raises:
+        OSError: the file is not a readable HDF5 shard.
+    """
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return {
+            "clips": json.loads(f.attrs["clips"]),
+            "failures": [tuple(x) for x in json.loads(f.attrs["failures"])],
+            "face_encoder": str(f.attrs["face_encoder"]),
+            "feature_dim": int(f.attrs["feature_dim"]),
+            "segments": int(f["audio"].shape[0]),
+            "identity": [s.decode() for s in f["identity"][:]],
+            "split": [s.decode() for s in f["split"][:]],
+            "gender": [s.decode() for s in f["gender"][:]],
+            "seconds": float(np.sum(f["end"][:] - f["start"][:])),
+        }
+
+
+def sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
