@@ -24,3 +24,15 @@ def data_dir() -> Path:
     if root is None:
         pytest.skip("real sample data not found: set SPEECH2FACE_SAMPLES or put shared/data beside")
     return root
+
+
+@pytest.fixture(scope="session")
+def prepared(data_dir, tmp_path_factory):
+    """The dataset of every talking-face clip of the sample data (train and test splits)."""
+    from speech2face.data import Dataset
+    from speech2face.prepare import PrepareConfig, prepare
+    from speech2face.sources import folder
+
+    out = tmp_path_factory.mktemp("dataset")
+    prepare(folder.manifest_clips(data_dir / "manifest.csv"), out, PrepareConfig(workers=2))
+    return Dataset(out)

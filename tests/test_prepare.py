@@ -18,16 +18,12 @@ import pytest
 from speech2face import audio
 from speech2face.cli import main
 from speech2face.data import Dataset, SegmentBatches
-from speech2face.prepare import PrepareConfig, prepare
 from speech2face.sources import folder, voxceleb
 
 
 @pytest.fixture(scope="module")
-def dataset(data_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("ds")
-    clips = folder.manifest_clips(data_dir / "manifest.csv")
-    prepare(clips, out, PrepareConfig(workers=2))
-    return Dataset(out)
+def dataset(prepared):
+    return prepared
 
 
 def test_every_identity_has_segments(dataset, data_dir):

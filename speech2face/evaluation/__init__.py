@@ -1,0 +1,1 @@
+"""Evaluation protocols: decoder quality, retrieval, similarity, attributes, craniofacial."""
