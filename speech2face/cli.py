@@ -108,6 +108,80 @@ def _cmd_train_decoder(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from speech2face.training.voice import TrainConfig, train_voice_encoder
+
+    config = TrainConfig(
+        preset=args.preset,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        steps=args.steps,
+        learning_rate=args.lr,
+        checkpoint_every=args.checkpoint_every,
+        num_gpu=args.num_gpu,
+        seed=args.seed,
+        vggface_weights=args.vggface_weights,
+    )
+    train_voice_encoder(args.data, args.decoder, args.output, config)
+    print(f"bundle: {args.output}  (use it with `speech2face predict --model {args.output}`)")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from speech2face.errors import UserError
+    from speech2face.inference import Speech2Face
+
+    model = Speech2Face.load(args.model)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for voice in args.voices:
+        try:
+            image, feature = model.predict(voice)
+        except UserError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        stem = Path(voice).stem
+        Image.fromarray(image).save(out / f"{stem}.png")
+        if args.save_features:
+            np.save(out / f"{stem}.npy", feature)
+        print(f"{voice} -> {out / (stem + '.png')}")
+    print(f"{len(args.voices) - failed} of {len(args.voices)} voices -> faces in {out}")
+    return 1 if failed else 0
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `train` (shared with base.py)."""
+    p.add_argument("--data", required=True, help="dataset folder from `speech2face prepare`")
+    p.add_argument("--decoder", required=True, help="run folder of `speech2face train-decoder`")
+    p.add_argument("-o", "--output", required=True, help="bundle folder to write (or resume)")
+    p.add_argument(
+        "--preset",
+        choices=["small", "paper"],
+        default="small",
+        help="voice encoder size: paper (~160 M parameters) or small (CPU)",
+    )
+    p.add_argument("--batch-size", "--batchsize", type=int, default=8, dest="batch_size")
+    p.add_argument("--epochs", type=float, default=20.0, help="passes over the training split")
+    p.add_argument("--steps", type=int, default=None, help="training steps (overrides --epochs)")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate")
+    p.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
+    p.add_argument(
+        "--num_gpu",
+        "--num-gpu",
+        type=int,
+        default=0,
+        dest="num_gpu",
+        help="data-parallel devices (MirroredStrategy on TF, DataParallel on JAX)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--vggface-weights", help="rcmalli_vggface_tf_vgg16.h5 (vggface datasets)")
+
+
 def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `prepare` (shared with preprocess/data_download.py)."""
     p.add_argument("-o", "--output", required=True, help="dataset folder to write (or resume)")
@@ -240,6 +314,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vggface-weights", help="rcmalli_vggface_tf_vgg16.h5 (vggface datasets)")
     p.set_defaults(func=_cmd_train_decoder)
+
+    p = sub.add_parser(
+        "train",
+        help="train the voice encoder with the frozen face decoder (Speech2Face)",
+        description="Train the Speech2Face voice encoder on a dataset's train split with the "
+        "paper's loss and optimiser; writes a bundle (voice encoder, face decoder, mean "
+        "landmarks, config) that predict/evaluate load. Rerun to resume exactly.",
+    )
+    add_train_arguments(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict a face picture from voice recordings",
+        description="Any audio or video file of any length: shorter than 6 s is loop-padded, "
+        "longer is cut into 6 s windows whose predicted features are averaged.",
+    )
+    p.add_argument("voices", nargs="+", metavar="VOICE", help="audio or video files")
+    p.add_argument("-o", "--output", required=True, help="folder for the PNG faces")
+    p.add_argument("--model", required=True, help="bundle folder from `speech2face train`")
+    p.add_argument("--save-features", action="store_true", help="also write features as .npy")
+    p.set_defaults(func=_cmd_predict)
 
     return parser
 

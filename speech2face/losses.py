@@ -1,0 +1,100 @@
+"""Speech2Face loss (Oh et al., CVPR 2019, §3.3), backend-agnostic ``keras.ops``.
+
+    L = ||f_dec(v_f) - f_dec(v_s)||_1 + λ1 ||v_f/||v_f|| - v_s/||v_s||||_2^2
+        + λ2 L_distill(f_VGG(v_f), f_VGG(v_s))
+
+v_f: true face feature, v_s: feature predicted from speech. f_dec: the first layer of the
+frozen face decoder (Dense + ReLU). f_VGG: VGG-Face fc8 (logits over 2622 identities);
+L_distill(a, b) = -Σ_i softmax(a/T)_i log softmax(b/T)_i. λ1 = 0.025, λ2 = 200, T = 2.
+With dlib features there is no fc8 layer, so the distillation term is off.
+The frozen layers are held as constant arrays, so only the voice encoder trains.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+LAMBDA1 = 0.025
+LAMBDA2 = 200.0
+TEMPERATURE = 2.0
+EPS = 1e-8
+
+
+def _dense(x, kernel, bias, relu: bool):
+    y = ops.matmul(x, kernel) + bias
+    return ops.relu(y) if relu else y
+
+
+def fdec_l1(v_f, v_s, kernel, bias):
+    """||f_dec(v_f) - f_dec(v_s)||_1 per sample: (B, D) x2 -> (B,). f_dec = ReLU(xW + b)."""
+    return ops.sum(ops.abs(_dense(v_f, kernel, bias, True) - _dense(v_s, kernel, bias, True)), -1)
+
+
+def normalized_l2(v_f, v_s):
+    """||v_f/||v_f|| - v_s/||v_s||||^2 per sample: (B, D) x2 -> (B,)."""
+    a = v_f / (ops.norm(v_f, axis=-1, keepdims=True) + EPS)
+    b = v_s / (ops.norm(v_s, axis=-1, keepdims=True) + EPS)
+    return ops.sum(ops.square(a - b), -1)
+
+
+def distillation(logits_f, logits_s, temperature: float = TEMPERATURE):
+    """-Σ softmax(a/T) log softmax(b/T) per sample (knowledge distillation, Hinton et al.)."""
+    p = ops.softmax(logits_f / temperature, axis=-1)
+    return -ops.sum(p * ops.log_softmax(logits_s / temperature, axis=-1), -1)
+
+
+class Speech2FaceLoss(keras.losses.Loss):
+    """The full Speech2Face loss as a Keras loss: ``loss(y_true=v_f, y_pred=v_s)``.
+
+    Args:
+        f_dec: (kernel (D, U), bias (U,)) of the decoder's first layer, numpy.
+        fc8: optional (kernel (D, 2622), bias) of VGG-Face fc8; None turns the
+            distillation term off (dlib features).
+        lambda1, lambda2, temperature: the paper's weights (0.025, 200, 2).
+    """
+
+    def __init__(
+        self,
+        f_dec,
+        fc8=None,
+        lambda1: float = LAMBDA1,
+        lambda2: float = LAMBDA2,
+        temperature: float = TEMPERATURE,
+        name: str = "speech2face_loss",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.f_dec = tuple(np.asarray(w, np.float32) for w in f_dec)
+        self.fc8 = None if fc8 is None else tuple(np.asarray(w, np.float32) for w in fc8)
+        self.lambda1, self.lambda2, self.temperature = lambda1, lambda2, temperature
+
+    def terms(self, v_f, v_s) -> dict:
+        """Each weighted term per sample: {"f_dec", "norm", "distill"} -> (B,)."""
+        out = {
+            "f_dec": fdec_l1(v_f, v_s, *self.f_dec),
+            "norm": self.lambda1 * normalized_l2(v_f, v_s),
+        }
+        if self.fc8 is not None and self.lambda2:
+            out["distill"] = self.lambda2 * distillation(
+                _dense(v_f, *self.fc8, False), _dense(v_s, *self.fc8, False), self.temperature
+            )
+        return out
+
+    def call(self, y_true, y_pred):
+        y_true = ops.cast(y_true, "float32")
+        y_pred = ops.cast(y_pred, "float32")
+        return sum(self.terms(y_true, y_pred).values())
+
+    def metrics(self) -> list:
+        """Keras metric functions, one per term, for the progress bar and logs."""
+        fns = []
+        for key in ("f_dec", "norm") + (("distill",) if self.fc8 is not None else ()):
+
+            def fn(y_true, y_pred, key=key):
+                return self.terms(ops.cast(y_true, "float32"), ops.cast(y_pred, "float32"))[key]
+
+            fn.__name__ = f"{key}_term"
+            fns.append(fn)
+        return fns

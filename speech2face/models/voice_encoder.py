@@ -1,0 +1,85 @@
+"""Speech2Face voice encoder (Oh et al., CVPR 2019, Table 1) as a Keras functional model.
+
+raw 16 kHz waveform (B, N) -> Spectrogram (B, T, 257, 2)
+  -> conv 4x4 + BatchNorm + ReLU blocks: 64, 64, 128, [max-pool 2x1 over time], 128, [pool],
+     128, [pool], 256, [pool], 512, 512 (stride 2), 512 (stride 2)
+  -> average over the whole time axis (any input length works) -> BatchNorm, ReLU
+  -> Dense 4096 + ReLU -> Dense feature_dim (the predicted face feature).
+Pooling runs along time only, keeping the frequency resolution (the paper's point).
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from speech2face.models.spectrogram import Spectrogram
+
+# (channels, stride) of each conv; "pool" is a 2x1 max-pool over time
+PAPER_BLOCKS = (64, 64, 128, "pool", 128, "pool", 128, "pool", 256, "pool", 512, (512, 2), (512, 2))
+PRESETS = {
+    "paper": dict(width=1.0, fc_units=4096),  # about 160 M parameters
+    "small": dict(width=1 / 8, fc_units=256),  # CPU-sized: same depth, 1/8 of the channels
+}
+
+
+@keras.saving.register_keras_serializable(package="speech2face")
+class TimeAverage(keras.layers.Layer):
+    """Mean over the time axis: (B, T, F, C) -> (B, F, C); any T."""
+
+    def call(self, x):
+        return ops.mean(x, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2], input_shape[3])
+
+
+def build_voice_encoder(
+    feature_dim: int,
+    preset: str = "small",
+    width: float | None = None,
+    fc_units: int | None = None,
+    n_samples: int | None = None,
+) -> keras.Model:
+    """Build the voice encoder.
+
+    Args:
+        feature_dim: output face-feature dimension (128 dlib, 4096 VGG-Face fc7).
+        preset: "paper" or "small"; ``width`` (channel multiplier) and ``fc_units`` override.
+        n_samples: fixed input length, or None for any length (>= 400 samples).
+    Returns:
+        Model: (B, n_samples) float32 waveform in [-1, 1] -> (B, feature_dim) float32.
+    Raises:
+        ValueError: unknown preset.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown voice encoder preset {preset!r}: use one of {sorted(PRESETS)}")
+    width = PRESETS[preset]["width"] if width is None else width
+    fc_units = PRESETS[preset]["fc_units"] if fc_units is None else fc_units
+    waveform = keras.Input((n_samples,), name="waveform")
+    x = Spectrogram(name="spectrogram")(waveform)
+    conv = pool = 0
+    for block in PAPER_BLOCKS:
+        if block == "pool":
+            pool += 1
+            x = keras.layers.MaxPooling2D((2, 1), name=f"pool{pool}")(x)
+            continue
+        channels, stride = block if isinstance(block, tuple) else (block, 1)
+        conv += 1
+        x = keras.layers.Conv2D(
+            max(4, int(channels * width)),
+            4,
+            strides=stride,
+            padding="same",
+            use_bias=False,
+            name=f"conv{conv}",
+        )(x)
+        x = keras.layers.BatchNormalization(name=f"bn{conv}")(x)
+        x = keras.layers.ReLU(name=f"relu{conv}")(x)
+    x = TimeAverage(name="time_average")(x)
+    x = keras.layers.BatchNormalization(name="bn_pool")(x)
+    x = keras.layers.ReLU(name="relu_pool")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(fc_units, activation="relu", name="fc1")(x)
+    feature = keras.layers.Dense(feature_dim, name="fc2")(x)
+    return keras.Model(waveform, feature, name=f"voice_encoder_{preset}")

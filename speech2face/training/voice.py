@@ -1,0 +1,222 @@
+"""Train the Speech2Face voice encoder with a frozen face decoder: `speech2face train`.
+
+Adam (β1 0.5, ε 1e-4), learning rate 1e-3 decayed x0.95 every 10,000 steps, batch 8
+(Speech2Face §4). Only the voice encoder trains; the decoder's first layer (and VGG-Face
+fc8 for vggface features) enter the loss as constants. Keras runs "epochs" of
+``checkpoint_every`` steps (the total is rounded up to whole intervals) and the batch of
+global step g is fixed by g and the seed, so a killed run resumes exactly: weights,
+optimizer state, step and data order.
+
+Several devices (``num_gpu``): TensorFlow backend -> ``tf.distribute.MirroredStrategy``;
+JAX backend -> ``keras.distribution.DataParallel``. Multi-host JAX uses the same API after
+``keras.distribution.initialize()`` on every host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from speech2face import audio
+from speech2face.data import Dataset, SegmentBatches
+from speech2face.errors import UserError
+
+VOICE_FILE = "voice_encoder.keras"
+DECODER_FILE = "face_decoder.keras"
+MEAN_FILE = "mean_landmarks.npy"
+BUNDLE_FILE = "bundle.json"
+
+
+@dataclass
+class TrainConfig:
+    """Options of `speech2face train` (defaults: the paper's optimiser, small preset)."""
+
+    preset: str = "small"
+    batch_size: int = 8
+    epochs: float = 20.0  # passes over the training split (ignored when steps is set)
+    steps: int | None = None
+    learning_rate: float = 1e-3
+    decay_steps: int = 10_000
+    decay_rate: float = 0.95
+    beta_1: float = 0.5
+    epsilon: float = 1e-4
+    lambda1: float = 0.025
+    lambda2: float = 200.0
+    temperature: float = 2.0
+    checkpoint_every: int = 50
+    num_gpu: int = 0
+    seed: int = 0
+    vggface_weights: str | None = None
+
+
+class StepBatches(keras.utils.PyDataset):
+    """Batches addressed by global step: (waveform (B, 96000), true feature (B, dim)).
+
+    Item ``i`` is the batch of global step ``start + i``, a pure function of the step and
+    the seed (Keras may read items ahead or twice; with ``fit(shuffle=False)`` it consumes
+    them in order), so a resumed run sees exactly the batches of an uninterrupted one.
+    """
+
+    def __init__(self, batches: SegmentBatches, start: int, total: int):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.batches = batches
+        self.start = start
+        self.total = total
+
+    def __len__(self):
+        return self.total - self.start
+
+    def __getitem__(self, i):
+        data_epoch, position = divmod(self.start + i, len(self.batches))
+        self.batches.epoch = data_epoch
+        batch = self.batches[position]
+        return batch["audio"], batch["feature"].astype(np.float32)
+
+
+def distribution_scope(num_gpu: int):
+    """Context for building and compiling on several devices (none for num_gpu <= 1)."""
+    if num_gpu <= 1:
+        return contextlib.nullcontext()
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        if len(gpus) < num_gpu:
+            raise UserError(f"--num_gpu {num_gpu}: TensorFlow sees {len(gpus)} GPU(s)")
+        return tf.distribute.MirroredStrategy([g.name for g in gpus[:num_gpu]]).scope()
+    if backend == "jax":
+        devices = keras.distribution.list_devices("gpu")
+        if len(devices) < num_gpu:
+            raise UserError(f"--num_gpu {num_gpu}: JAX sees {len(devices)} GPU(s)")
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices[:num_gpu]))
+        return contextlib.nullcontext()
+    raise UserError(f"--num_gpu is supported on the tensorflow and jax backends, not {backend}")
+
+
+def _frozen_layers(decoder, dataset: Dataset, config: TrainConfig):
+    f_dec = decoder.get_layer("f_dec").get_weights()
+    fc8 = None
+    if dataset.face_encoder == "vggface":
+        from speech2face.models import vggface
+
+        if not config.vggface_weights:
+            raise UserError(f"vggface features need VGG-Face fc8: {vggface.weights_help()}")
+        fc8 = vggface.load_vggface(config.vggface_weights).get_layer("fc8").get_weights()
+    return f_dec, fc8
+
+
+def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = None):
+    """Train (or resume) the voice encoder; write the Speech2Face bundle into ``out``.
+
+    Args:
+        data: dataset folder. decoder_dir: a `train-decoder` run folder. out: bundle folder.
+    Returns:
+        The trained voice encoder (Keras model).
+    Raises:
+        UserError: missing decoder, feature-dimension mismatch, empty split, device errors.
+    """
+    from speech2face.losses import Speech2FaceLoss
+    from speech2face.models import load_model
+    from speech2face.models.voice_encoder import build_voice_encoder
+    from speech2face.training.checkpoint import Checkpoint, restore
+
+    config = config or TrainConfig()
+    out, decoder_dir = Path(out), Path(decoder_dir)
+    dataset = Dataset(data)
+    if not (decoder_dir / "decoder.keras").is_file():
+        raise UserError(f"{decoder_dir}: no decoder.keras; run `speech2face train-decoder` first")
+    decoder = load_model(decoder_dir / "decoder.keras")
+    if decoder.input.shape[-1] != dataset.feature_dim:
+        raise UserError(
+            f"decoder takes {decoder.input.shape[-1]}-D features, the dataset has "
+            f"{dataset.feature_dim}-D {dataset.face_encoder} features"
+        )
+    f_dec, fc8 = _frozen_layers(decoder, dataset, config)
+    batches = SegmentBatches(dataset, "train", config.batch_size, seed=config.seed)
+    steps = config.steps or max(1, math.ceil(config.epochs * len(batches)))
+    per_epoch = min(config.checkpoint_every, steps)
+    n_epochs = math.ceil(steps / per_epoch)
+    steps = n_epochs * per_epoch  # whole checkpoint intervals
+
+    keras.utils.set_random_seed(config.seed)
+    with distribution_scope(config.num_gpu):
+        model = build_voice_encoder(dataset.feature_dim, config.preset)
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, config.decay_steps, config.decay_rate, staircase=True
+        )
+        loss = Speech2FaceLoss(f_dec, fc8, config.lambda1, config.lambda2, config.temperature)
+        model.compile(
+            keras.optimizers.Adam(schedule, beta_1=config.beta_1, epsilon=config.epsilon),
+            loss=loss,
+            metrics=loss.metrics(),
+        )
+    done = restore(model, out / "checkpoint")
+    print(
+        f"voice encoder ({config.preset}): {model.count_params():,} parameters; "
+        f"{len(batches.rows)} training segments, batch {batches.batch_size}, {steps} steps"
+        + (f"; resuming at step {done * per_epoch}" if done else "")
+    )
+    callbacks = [
+        Checkpoint(out / "checkpoint"),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    ]
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
+    if done < n_epochs:
+        model.fit(
+            StepBatches(batches, done * per_epoch, steps),
+            epochs=n_epochs,
+            steps_per_epoch=per_epoch,
+            initial_epoch=done,
+            shuffle=False,
+            callbacks=callbacks,
+            verbose="auto",
+        )
+    write_bundle(out, model, decoder, decoder_dir, dataset, config, steps)
+    return model
+
+
+def write_bundle(
+    out: Path,
+    voice_encoder,
+    decoder,
+    decoder_dir: Path,
+    dataset: Dataset,
+    config: TrainConfig,
+    steps: int,
+) -> Path:
+    """Save the voice encoder, face decoder, mean landmarks and config into ``out``."""
+    import shutil
+
+    out.mkdir(parents=True, exist_ok=True)
+    voice_encoder.save(out / VOICE_FILE)
+    decoder.save(out / DECODER_FILE)
+    shutil.copy(decoder_dir / MEAN_FILE, out / MEAN_FILE)
+    info = {
+        "face_encoder": dataset.face_encoder,
+        "feature_dim": dataset.feature_dim,
+        "audio": {
+            "sample_rate": audio.SAMPLE_RATE,
+            "clip_seconds": audio.CLIP_SECONDS,
+            "win_length": audio.WIN_LENGTH,
+            "hop_length": audio.HOP_LENGTH,
+            "n_fft": audio.N_FFT,
+            "power": audio.POWER,
+        },
+        "train": asdict(config),
+        "steps": steps,
+        "dataset": str(dataset.root.resolve()),
+        "decoder_run": str(decoder_dir.resolve()),
+    }
+    tmp = out / (BUNDLE_FILE + ".tmp")
+    tmp.write_text(json.dumps(info, indent=1))
+    os.replace(tmp, out / BUNDLE_FILE)
+    return out

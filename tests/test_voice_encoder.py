@@ -1,0 +1,49 @@
+"""Voice encoder (Table 1): sizes, time-only pooling, any length, serialization."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speech2face.models import load_model
+from speech2face.models.voice_encoder import build_voice_encoder
+
+
+def test_paper_preset_size_and_pooling():
+    model = build_voice_encoder(4096, "paper")
+    n = model.count_params()
+    print(f"paper voice encoder: {n:,} parameters")
+    assert 150e6 < n < 175e6  # "about 160 M" (Speech2Face §3)
+    # pooling is along time only: the 257 frequency bins stay until the strided convs
+    assert model.get_layer("pool4").output.shape[2] == 257
+    assert model.get_layer("conv9").output.shape[2] == 65
+    assert [model.get_layer(f"conv{i}").filters for i in range(1, 10)] == [
+        64,
+        64,
+        128,
+        128,
+        128,
+        256,
+        512,
+        512,
+        512,
+    ]
+    assert model.get_layer("fc1").units == 4096
+
+
+def test_small_any_length_and_round_trip(tmp_path):
+    model = build_voice_encoder(128, "small")
+    rng = np.random.default_rng(0)
+    for n in (96000, 40000):  # any input length: average over the whole time axis
+        out = model(rng.normal(size=(2, n)).astype(np.float32) * 0.1)
+        assert tuple(out.shape) == (2, 128)
+    model.save(tmp_path / "v.keras")
+    x = rng.normal(size=(2, 96000)).astype(np.float32) * 0.1
+    np.testing.assert_allclose(
+        np.asarray(load_model(tmp_path / "v.keras")(x)), np.asarray(model(x)), atol=1e-5
+    )
+
+
+def test_unknown_preset():
+    with pytest.raises(ValueError, match="unknown voice encoder preset"):
+        build_voice_encoder(128, "large")
