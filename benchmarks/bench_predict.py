@@ -71,9 +71,8 @@ def main() -> int:
             if preset == "paper" and args.skip_paper_train:
                 continue
             steps = 5 if preset == "small" else 2
-            print(
-                f"{preset:5s}: training step at batch 8: {_train_step(voice, decoder, steps):6.2f} s"
-            )
+            step = _train_step(voice, decoder, steps)
+            print(f"{preset:5s}: training step at batch 8: {step:6.2f} s")
     return 0
 
 
