@@ -100,3 +100,118 @@ def face_grid(
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
+
+
+def spectrogram_thumbnail(wave: np.ndarray, size: int = 128) -> np.ndarray:
+    """A (size, size, 3) float RGB picture of a waveform's compressed spectrogram."""
+    import cv2
+    from matplotlib import colormaps
+
+    from speech2face.audio import spectrogram, spectrogram_magnitude
+
+    mag = spectrogram_magnitude(spectrogram(wave))[:, ::-1].T  # frequency up
+    mag = mag / (mag.max() + 1e-9)
+    return colormaps["magma"](cv2.resize(mag, (size, size)))[..., :3]
+
+
+def recall_curves(metrics: dict, path: str | os.PathLike) -> Path:
+    """Plot recall@K against K for both galleries and every distance, beside chance."""
+    plt = _pyplot()
+    ret = metrics["retrieval"]
+    fig, axes = plt.subplots(1, len(ret), figsize=(5 * len(ret), 3.6), squeeze=False)
+    for ax, (gallery, r) in zip(axes[0], ret.items(), strict=True):
+        ks = [int(k) for k in r["chance"]]
+        for metric, rec in r["recall"].items():
+            ax.plot(ks, [rec[k] if k in rec else rec[str(k)] for k in ks], marker="o", label=metric)
+        chance = [r["chance"][k] if k in r["chance"] else r["chance"][str(k)] for k in ks]
+        ax.plot(ks, chance, "k--", label="chance K/N")
+        ax.set_title(f"{gallery} gallery (N = {r['gallery_size']}, {r['probes']} voices)")
+        ax.set_xlabel("K")
+        ax.set_ylabel("recall@K")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    out: Path, metrics: dict, seg: dict, from_voice: np.ndarray, from_face: np.ndarray
+) -> Path:
+    """Pictures (faces grid, recall curves) and ``index.html`` for an evaluation."""
+    from speech2face.data import to_waveform
+
+    ids = seg["identity"]
+    first = [int(np.flatnonzero(ids == name)[0]) for name in sorted(set(ids))]
+    face_grid(
+        {
+            "voice (spectrogram)": np.stack(
+                [spectrogram_thumbnail(to_waveform(seg["audio"][i])) for i in first]
+            ),
+            "true face": seg["face"][first],
+            "decoded from true feature": from_face[first],
+            "decoded from voice": from_voice[first],
+        },
+        out / "faces.png",
+        row_labels=ids[first],
+        title="voice -> predicted face, beside the true face (one segment per test identity)",
+    )
+    recall_curves(metrics, out / "recall.png")
+    (out / "index.html").write_text(html_report(metrics))
+    return out / "index.html"
+
+
+def html_report(metrics: dict) -> str:
+    """A self-contained HTML page of the metrics, with faces.png and recall.png."""
+    from html import escape
+
+    rows = []
+    for gallery, r in metrics["retrieval"].items():
+        for metric, rec in r["recall"].items():
+            cells = "".join(f"<td>{v:.3f}</td>" for v in rec.values())
+            rows.append(
+                f"<tr><td>{gallery} (N={r['gallery_size']})</td><td>{metric}</td>{cells}</tr>"
+            )
+        chance = "".join(f"<td>{v:.3f}</td>" for v in r["chance"].values())
+        rows.append(
+            f"<tr class=c><td>{gallery} (N={r['gallery_size']})</td><td>chance</td>{chance}</tr>"
+        )
+    ks = "".join(f"<th>R@{k}</th>" for k in next(iter(metrics["retrieval"].values()))["chance"])
+    sim = "".join(
+        f"<tr><td>{escape(k)}</td><td>{v['mean']:.3f}</td><td>{v['std']:.3f}</td></tr>"
+        for k, v in metrics["similarity"].items()
+    )
+    cran = "".join(
+        f"<tr><td>{escape(k)}</td><td>{v['r']:.3f}</td><td>{v['p']:.3g}</td></tr>"
+        for k, v in metrics["craniofacial"].items()
+    )
+    gender = ""
+    if "gender" in metrics:
+        gender = (
+            "<h2>Gender agreement</h2><table>"
+            + "".join(
+                f"<tr><td>{escape(k)}</td><td>{v if not isinstance(v, float) else f'{v:.3f}'}</td></tr>"
+                for k, v in metrics["gender"].items()
+            )
+            + "</table>"
+        )
+    ldr = metrics["landmark_detection_ratio"]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>speech2face report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td,th{{padding:2px 8px}}
+tr.c{{color:#777;font-style:italic}}table{{border-collapse:collapse}}
+tr:nth-child(even){{background:#f3f3f3}}</style></head><body>
+<h1>Speech2Face evaluation: {metrics["split"]} split</h1>
+<p>{metrics["segments"]} voice segments of {metrics["identities"]} identities;
+face features: {escape(metrics["face_encoder"])}.</p>
+<img src="faces.png" style="max-width:100%">
+<h2>Retrieval (Speech2Face §4.1)</h2><table><tr><th>gallery</th><th>distance</th>{ks}</tr>
+{"".join(rows)}</table><img src="recall.png" style="max-width:100%">
+<h2>Feature similarity (predicted vs true)</h2><table><tr><th></th><th>mean</th><th>std</th></tr>
+{sim}</table>{gender}
+<h2>Craniofacial measures (Table 2): Pearson r, voice-decoded vs face-decoded</h2>
+<table><tr><th>measure</th><th>r</th><th>p</th></tr>{cran}</table>
+<h2>Landmark-detection ratio (Wav2Pix)</h2><p>faces decoded from voice:
+{ldr["from_voice"]:.3f}; from the true feature: {ldr["from_true_feature"]:.3f}</p>
+</body></html>"""

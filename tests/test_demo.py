@@ -1,0 +1,85 @@
+"""`speech2face demo --quick` end to end on the real clips, then the notebook runs on it."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from speech2face.cli import main
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "retrieval_evaluation.ipynb"
+
+
+@pytest.fixture(scope="module")
+def demo_run(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--quick", "-o", str(out), "--data", str(data_dir)]) == 0
+    return out
+
+
+def test_demo_outputs(demo_run, capsys):
+    for path in (
+        "dataset/dataset.json",
+        "decoder/decoder.keras",
+        "bundle/bundle.json",
+        "bundle/voice_encoder.keras",
+        "report/metrics.json",
+        "report/index.html",
+        "report/faces.png",
+        "report/recall.png",
+    ):
+        assert (demo_run / path).is_file(), path
+    predictions = sorted((demo_run / "predictions").glob("*.png"))
+    assert len(predictions) == 9  # one per test-split talking-face clip
+    metrics = json.loads((demo_run / "report" / "metrics.json").read_text())
+    assert metrics["identities"] == 9
+    seg = metrics["retrieval"]["segment"]
+    assert seg["chance"]["1"] == pytest.approx(1 / seg["gallery_size"])
+    assert set(metrics["gender"]) >= {"decoded_face_from_voice", "voice_pitch_baseline"}
+    assert len(metrics["craniofacial"]) == 13
+    html = (demo_run / "report" / "index.html").read_text()
+    assert "chance" in html and "faces.png" in html
+
+
+def test_bundle_predicts_from_cli(demo_run, data_dir, tmp_path):
+    voice = data_dir / "speech/vctk_p260/p260_00000.mp3"
+    assert (
+        main(["predict", str(voice), "-o", str(tmp_path), "--model", str(demo_run / "bundle")]) == 0
+    )
+    assert (tmp_path / "p260_00000.png").is_file()
+
+
+def test_notebook_executes(demo_run):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    env = {
+        "SPEECH2FACE_REPORT": str(demo_run / "report"),
+        "SPEECH2FACE_BUNDLE": str(demo_run / "bundle"),
+        "MPLBACKEND": "Agg",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        client = nbclient.NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        )
+        client.execute()
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(o.get("text", "") for o in outputs)
+    assert "R@1" in text and "chance" in text  # the retrieval table with its chance rows
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert len(images) >= 2  # the recall curves and the example faces
