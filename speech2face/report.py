@@ -189,14 +189,11 @@ def html_report(metrics: dict) -> str:
     )
     gender = ""
     if "gender" in metrics:
-        gender = (
-            "<h2>Gender agreement</h2><table>"
-            + "".join(
-                f"<tr><td>{escape(k)}</td><td>{v if not isinstance(v, float) else f'{v:.3f}'}</td></tr>"
-                for k, v in metrics["gender"].items()
-            )
-            + "</table>"
-        )
+        cells = []
+        for k, v in metrics["gender"].items():
+            shown = f"{v:.3f}" if isinstance(v, float) else v
+            cells.append(f"<tr><td>{escape(k)}</td><td>{shown}</td></tr>")
+        gender = "<h2>Gender agreement</h2><table>" + "".join(cells) + "</table>"
     ldr = metrics["landmark_detection_ratio"]
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>speech2face report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td,th{{padding:2px 8px}}
