@@ -20,7 +20,7 @@ def demo_run(data_dir, tmp_path_factory):
     return out
 
 
-def test_demo_outputs(demo_run, capsys):
+def test_demo_outputs(demo_run, data_dir):
     for path in (
         "dataset/dataset.json",
         "decoder/decoder.keras",
@@ -32,8 +32,11 @@ def test_demo_outputs(demo_run, capsys):
         "report/recall.png",
     ):
         assert (demo_run / path).is_file(), path
+    from speech2face.sources.folder import manifest_clips
+
+    test_clips = [c for c in manifest_clips(data_dir / "manifest.csv") if c.split == "test"]
     predictions = sorted((demo_run / "predictions").glob("*.png"))
-    assert len(predictions) == 9  # one per test-split talking-face clip
+    assert len(predictions) == len(test_clips) == 10  # one per test-split talking-face clip
     metrics = json.loads((demo_run / "report" / "metrics.json").read_text())
     assert metrics["identities"] == 9
     seg = metrics["retrieval"]["segment"]
