@@ -7,6 +7,8 @@ its weights must be supplied by the user, so ``dlib`` (offline, 128-D) is the de
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from speech2face.faces import models
@@ -17,16 +19,16 @@ from speech2face.faces.image import FaceError
 CANONICAL_BOX = (0.12, 0.20, 0.83, 0.91)  # mean HOG box on crops
 
 
-class FaceEncoder:
+class FaceEncoder(ABC):
     """Interface: ``name`` (str), ``dim`` (int), ``encode(crops, landmarks=None)``."""
 
     name = "base"
     dim = 0
     differentiable = False  # True when a Keras model maps images to features (identity loss)
 
+    @abstractmethod
     def encode(self, crops: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray:
         """(N, S, S, 3) uint8 aligned crops [+ (N, 68, 2) landmarks] -> (N, dim) float32."""
-        raise NotImplementedError
 
 
 class DlibEncoder(FaceEncoder):

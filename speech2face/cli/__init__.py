@@ -1,0 +1,56 @@
+"""The `speech2face` command line: one subcommand per stage of the data flow.
+
+Heavy libraries (Keras, TensorFlow, dlib) are imported inside the subcommands, so
+``speech2face --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from speech2face import __version__
+from speech2face.cli import data_commands, result_commands, training_commands
+from speech2face.cli.data_commands import add_prepare_arguments
+from speech2face.cli.training_commands import add_train_arguments
+
+__all__ = ["add_prepare_arguments", "add_train_arguments", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of every subcommand (used by `main` and by the wrappers)."""
+    parser = argparse.ArgumentParser(
+        prog="speech2face",
+        description="Speech2Face (Oh et al., CVPR 2019): predict a face from a voice.",
+    )
+    parser.add_argument("--version", action="version", version=f"speech2face {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (data_commands, training_commands, result_commands):
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code (0 ok, 1 failed, 2 usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from speech2face.errors import UserError
+
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"speech2face {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""CLI stages that use a trained bundle: `predict`, `evaluate` and `demo`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from speech2face.errors import UserError
+    from speech2face.inference import Speech2Face
+
+    model = Speech2Face.load(args.model)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for voice in args.voices:
+        try:
+            image, feature = model.predict(voice)
+        except UserError as exc:
+            print(f"skipped: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        stem = Path(voice).stem
+        Image.fromarray(image).save(out / f"{stem}.png")
+        if args.save_features:
+            np.save(out / f"{stem}.npy", feature)
+        print(f"{voice} -> {out / (stem + '.png')}")
+    print(f"{len(args.voices) - failed} of {len(args.voices)} voices -> faces in {out}")
+    return 1 if failed else 0
+
+
+def _cmd_evaluate(args) -> int:
+    from speech2face.evaluation.evaluate import evaluate
+    from speech2face.evaluation.summary import summary_lines
+
+    metrics = evaluate(args.data, args.model, args.output, args.split)
+    print("\n".join(summary_lines(metrics)))
+    print(f"report: {Path(args.output) / 'index.html'}")
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from speech2face.demo import DemoConfig, run_demo
+
+    config = DemoConfig.quick() if args.quick else DemoConfig()
+    config.workers = args.workers
+    run_demo(args.output, args.data, config)
+    return 0
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to the `speech2face` parser."""
+    p = sub.add_parser(
+        "predict",
+        help="predict a face picture from voice recordings",
+        description="Any audio or video file of any length: shorter than 6 s is loop-padded, "
+        "longer is cut into 6 s windows whose predicted features are averaged.",
+    )
+    p.add_argument("voices", nargs="+", metavar="VOICE", help="audio or video files")
+    p.add_argument("-o", "--output", required=True, help="folder for the PNG faces")
+    p.add_argument("--model", required=True, help="bundle folder from `speech2face train`")
+    p.add_argument("--save-features", action="store_true", help="also write features as .npy")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="retrieval, similarity, gender, craniofacial and landmark-detection metrics",
+        description="Evaluate a bundle on one split of a dataset: recall@K (two galleries, "
+        "chance rows), feature similarity, gender agreement beside the voice-pitch baseline, "
+        "craniofacial correlations and the landmark-detection ratio. Writes metrics.json, "
+        "faces.png, recall.png and index.html.",
+    )
+    p.add_argument("--data", required=True, help="dataset folder")
+    p.add_argument("--model", required=True, help="bundle folder")
+    p.add_argument("-o", "--output", required=True, help="report folder")
+    p.add_argument("--split", default="test", help="split to evaluate (default test)")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "demo",
+        help="the whole pipeline on the real sample clips (about 10 minutes on a CPU)",
+        description="prepare -> train-decoder -> train -> predict -> evaluate on the sample "
+        "clips. Writes OUTPUT/dataset, OUTPUT/decoder, OUTPUT/bundle (a model for "
+        "`predict --model`), OUTPUT/predictions and OUTPUT/report/index.html. The sample data "
+        "is read from --data, $SPEECH2FACE_SAMPLES or ../shared/data, else downloaded from its "
+        "public sources and checked by sha256. Rerun to resume.",
+    )
+    p.add_argument("-o", "--output", default="runs/demo", help="output folder")
+    p.add_argument("--data", help="local copy of the sample data (folder with manifest.csv)")
+    p.add_argument("--quick", action="store_true", help="a tiny run that checks the pipeline")
+    p.add_argument("--workers", type=int, default=2, help="prepare worker processes")
+    p.set_defaults(func=_cmd_demo)
