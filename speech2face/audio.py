@@ -31,6 +31,18 @@ N_FRAMES = 1 + (N_SAMPLES - WIN_LENGTH) // HOP_LENGTH  # 598 frames in a segment
 SIDECAR_SUFFIX = ".wav"  # silent videos take their speech from <stem>.wav beside them
 
 
+def constants() -> dict:
+    """The front end's constants, recorded in dataset manifests and model bundles."""
+    return {
+        "sample_rate": SAMPLE_RATE,
+        "clip_seconds": CLIP_SECONDS,
+        "win_length": WIN_LENGTH,
+        "hop_length": HOP_LENGTH,
+        "n_fft": N_FFT,
+        "power": POWER,
+    }
+
+
 class AudioError(UserError):
     """A file could not give a waveform; the message names the file and the cause."""
 

@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 from speech2face.errors import UserError
+from speech2face.shards import sha256
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +89,6 @@ def read_registry(path: str | os.PathLike = REGISTRY) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _download(url: str, target: Path) -> None:
     """Fetch ``url`` to ``target`` atomically (a .part file renamed when complete)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +133,7 @@ def fetch_samples(
     try:
         for row in tqdm(rows, desc="samples", unit="file", disable=len(rows) < 3):
             target = inside(cache, row["path"])
-            if target.is_file() and sha256_file(target) == row["sha256"]:
+            if target.is_file() and sha256(target) == row["sha256"]:
                 continue
             url = row["url"].format(base=base_url.rstrip("/"))
             if row["member"]:
@@ -156,7 +149,7 @@ def fetch_samples(
                     raise UserError(f"{url}: cannot extract {row['member']} ({exc})") from None
             else:
                 _download(url, target)
-            actual = sha256_file(target)
+            actual = sha256(target)
             if actual != row["sha256"]:
                 target.unlink()
                 raise UserError(

@@ -49,7 +49,7 @@ def test_fetch_checks_sha256(data_dir, tmp_path):
     with serve(www) as base:
         out = samples.fetch_samples(cache, rows=chosen, base_url=base)
         for row in chosen:
-            assert samples.sha256_file(out / row["path"]) == row["sha256"]
+            assert samples.sha256(out / row["path"]) == row["sha256"]
         manifest = (out / "manifest.csv").read_text()
         assert plain["path"] in manifest and member["path"] in manifest
 

@@ -203,14 +203,7 @@ def write_bundle(
     info = {
         "face_encoder": dataset.face_encoder,
         "feature_dim": dataset.feature_dim,
-        "audio": {
-            "sample_rate": audio.SAMPLE_RATE,
-            "clip_seconds": audio.CLIP_SECONDS,
-            "win_length": audio.WIN_LENGTH,
-            "hop_length": audio.HOP_LENGTH,
-            "n_fft": audio.N_FFT,
-            "power": audio.POWER,
-        },
+        "audio": audio.constants(),
         "train": asdict(config),
         "steps": steps,
         "dataset": str(dataset.root.resolve()),
