@@ -17,20 +17,20 @@ import numpy as np
 
 from speech2face import Speech2Face, audio
 from speech2face.losses import Speech2FaceLoss
+from speech2face.models import save_parts
 from speech2face.models.face_decoder import build_face_decoder
 from speech2face.models.voice_encoder import build_voice_encoder
 from speech2face.samples import local_samples
-from speech2face.training.voice import BUNDLE_FILE, DECODER_FILE, VOICE_FILE
+from speech2face.training.voice import BUNDLE_FILE, DECODER, VOICE
 
 DIM = {"paper": 4096, "small": 128}
-DECODER = {"paper": "paper", "small": "small"}
 
 
 def _bundle(folder: Path, preset: str):
     voice = build_voice_encoder(DIM[preset], preset)
-    decoder = build_face_decoder(DIM[preset], np.full((68, 2), 0.5, np.float32), DECODER[preset])
-    voice.save(folder / VOICE_FILE)
-    decoder.save(folder / DECODER_FILE)
+    decoder = build_face_decoder(DIM[preset], np.full((68, 2), 0.5, np.float32), preset)
+    save_parts(voice, folder, VOICE)
+    save_parts(decoder, folder, DECODER)
     (folder / BUNDLE_FILE).write_text(json.dumps({"feature_dim": DIM[preset]}))
     return voice, decoder
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from speech2face import audio
 from speech2face.errors import UserError
-from speech2face.training.voice import BUNDLE_FILE, DECODER_FILE, VOICE_FILE
+from speech2face.training.voice import BUNDLE_FILE, DECODER, VOICE
 
 
 class Speech2Face:
@@ -37,18 +37,20 @@ class Speech2Face:
         Raises:
             UserError: the folder is not a complete bundle.
         """
-        from speech2face.models import load_model
+        from speech2face.models import load_parts
 
         bundle = Path(bundle)
-        missing = [n for n in (BUNDLE_FILE, VOICE_FILE, DECODER_FILE) if not (bundle / n).is_file()]
+        parts = [f"{stem}{ext}" for stem in (VOICE, DECODER) for ext in (".json", ".weights.h5")]
+        needed = [BUNDLE_FILE, *parts]
+        missing = [n for n in needed if not (bundle / n).is_file()]
         if missing:
             raise UserError(
                 f"{bundle}: not a Speech2Face bundle (missing {', '.join(missing)}); "
                 "train one with `speech2face train` or `speech2face demo`"
             )
         config = json.loads((bundle / BUNDLE_FILE).read_text())
-        voice = load_model(bundle / VOICE_FILE)
-        decoder = load_model(bundle / DECODER_FILE)
+        voice = load_parts(bundle, VOICE)
+        decoder = load_parts(bundle, DECODER)
         return cls(voice, decoder, config)
 
     def features(self, waves: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ def test_demo_outputs(demo_run, data_dir):
         "dataset/dataset.json",
         "decoder/decoder.keras",
         "bundle/bundle.json",
-        "bundle/voice_encoder.keras",
+        "bundle/voice_encoder.weights.h5",
         "report/metrics.json",
         "report/index.html",
         "report/faces.png",

@@ -25,9 +25,9 @@ def decoder_run(prepared, tmp_path_factory):
 
 
 def _weights(bundle):
-    from speech2face.models import load_model
+    from speech2face.models import load_parts
 
-    return load_model(bundle / "voice_encoder.keras").get_weights()
+    return load_parts(bundle, "voice_encoder").get_weights()
 
 
 def test_train_kill_resume_exact(prepared, decoder_run, tmp_path):

@@ -28,8 +28,8 @@ from speech2face import audio
 from speech2face.data import Dataset, SegmentBatches
 from speech2face.errors import UserError
 
-VOICE_FILE = "voice_encoder.keras"
-DECODER_FILE = "face_decoder.keras"
+VOICE = "voice_encoder"  # bundle stems: <stem>.json + <stem>.weights.h5
+DECODER = "face_decoder"
 MEAN_FILE = "mean_landmarks.npy"
 BUNDLE_FILE = "bundle.json"
 
@@ -196,9 +196,11 @@ def write_bundle(
     """Save the voice encoder, face decoder, mean landmarks and config into ``out``."""
     import shutil
 
+    from speech2face.models import save_parts
+
     out.mkdir(parents=True, exist_ok=True)
-    voice_encoder.save(out / VOICE_FILE)
-    decoder.save(out / DECODER_FILE)
+    save_parts(voice_encoder, out, VOICE)
+    save_parts(decoder, out, DECODER)
     shutil.copy(decoder_dir / MEAN_FILE, out / MEAN_FILE)
     info = {
         "face_encoder": dataset.face_encoder,
