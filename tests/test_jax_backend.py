@@ -44,7 +44,8 @@ def test_models_train_on_jax():
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed")
     env = dict(os.environ, KERAS_BACKEND="jax")
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "jax models ok" in out.stdout

@@ -23,7 +23,9 @@ def _write_published_layout(path, model, rng):
             weight_names = []
             for w, kind in zip(layer.get_weights(), ("kernel", "bias"), strict=False):
                 wname = f"{layer.name}/{kind}:0"
-                value = rng.standard_normal(w.shape).astype(np.float32)
+                fan_in = np.prod(w.shape[:-1]) if kind == "kernel" else 1
+                scale = np.sqrt(2.0 / fan_in) if kind == "kernel" else 0.01  # He-like, as trained
+                value = (rng.standard_normal(w.shape) * scale).astype(np.float32)
                 g.create_dataset(wname, data=value)
                 weight_names.append(wname.encode())
                 truth[(layer.name, kind)] = value

@@ -12,7 +12,6 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from speech2face.faces import models
-from speech2face.faces.alignment import CROP_SIZE
 from speech2face.faces.image import FaceError
 
 # Where the face sits in a canonical crop (fractions of the side), for landmarking crops.
@@ -78,6 +77,8 @@ class VGGFaceEncoder(FaceEncoder):
 
         self.model = vggface.load_vggface(weights)
         self.features = vggface.feature_model(self.model)
+        self.dim = int(self.model.get_layer("fc7").units)  # 4096 for the published file
+        self.input_size = int(self.model.input.shape[1])
 
     def encode(self, crops, landmarks=None):
         from speech2face.models import vggface
@@ -85,10 +86,13 @@ class VGGFaceEncoder(FaceEncoder):
         crops = np.asarray(crops)
         if crops.ndim == 3:
             crops = crops[None]
-        if crops.shape[1:3] != (CROP_SIZE, CROP_SIZE):
+        size = self.input_size
+        if crops.shape[1:3] != (size, size):
             import cv2
 
-            crops = np.stack([cv2.resize(c, (CROP_SIZE, CROP_SIZE)) for c in crops])
+            crops = np.stack(
+                [cv2.resize(c, (size, size), interpolation=cv2.INTER_AREA) for c in crops]
+            )
         x = vggface.preprocess(crops.astype(np.float32))
         fc7, _ = self.features.predict(x, verbose=0, batch_size=16)
         return fc7.astype(np.float32)

@@ -133,8 +133,46 @@ def load_weights(model: keras.Model, path: str | os.PathLike) -> list[str]:
     return filled
 
 
+def architecture_of(path: str | os.PathLike) -> dict:
+    """Sizes of the VGG-Face stored in a weights file, as :func:`build_vggface` arguments.
+
+    The published file gives input_size 224, width 1.0, fc_units 4096, classes 2622; smaller
+    files in the same layout (tests) give their own sizes.
+
+    Raises:
+        UserError: missing or unreadable file, or not the keras-vggface layout.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: VGG-Face weights not found; {weights_help()}")
+    try:
+        with h5py.File(path, "r") as f:
+            root = _weights_group(f)
+
+            def kernel(name):
+                if name not in root:
+                    raise UserError(f"{path}: layer {name!r} missing; is it {WEIGHTS_FILE}?")
+                group = root[name]
+                first = group.attrs["weight_names"][0]
+                return group[first.decode() if isinstance(first, bytes) else first].shape
+
+            width = kernel("conv1_1")[-1] / 64
+            fc6_in, fc_units = kernel("fc6")
+            classes = kernel("fc8")[-1]
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read HDF5 ({exc})") from None
+    channels = max(1, int(512 * width))
+    side = round((fc6_in / channels) ** 0.5) * 32
+    return {"input_size": side, "width": width, "fc_units": fc_units, "classes": classes}
+
+
 def load_vggface(path: str | os.PathLike, **build_kwargs) -> keras.Model:
-    """Build VGG-Face and load the published weights (see :func:`load_weights`)."""
-    model = build_vggface(**build_kwargs)
+    """Build VGG-Face with the sizes stored in ``path`` and load its weights.
+
+    See :func:`architecture_of` and :func:`load_weights`; ``build_kwargs`` override sizes.
+    """
+    model = build_vggface(**{**architecture_of(path), **build_kwargs})
     load_weights(model, path)
     return model

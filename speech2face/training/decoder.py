@@ -146,7 +146,8 @@ def _identity_head(decoder, vgg_weights: str):
     vgg = vggface.feature_model(vggface.load_vggface(vgg_weights))
     vgg.trainable = False
     image = decoder.output["image"]
-    x = keras.layers.Resizing(224, 224, name="to_vgg_size")(image)
+    side = int(vgg.input.shape[1])
+    x = keras.layers.Resizing(side, side, name="to_vgg_size")(image)
     mean = np.asarray(vggface.MEAN_BGR, np.float32)
     x = keras.layers.Lambda(lambda t: keras.ops.flip(t * 255.0, axis=-1) - mean, name="to_bgr")(x)
     fc7, _ = vgg(x)
@@ -240,6 +241,7 @@ def train_decoder(
         )
 
     callbacks = [
+        keras.callbacks.TerminateOnNaN(),  # stop with a message instead of saving NaNs
         Checkpoint(out / "checkpoint", extra=grid),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]

@@ -165,6 +165,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         + (f"; resuming at step {done * per_epoch}" if done else "")
     )
     callbacks = [
+        keras.callbacks.TerminateOnNaN(),  # stop with a message instead of saving NaNs
         Checkpoint(out / "checkpoint"),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
