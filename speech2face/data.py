@@ -159,6 +159,7 @@ class SegmentBatches:
         return int(n) if self.drop_last else int(np.ceil(n))
 
     def order(self, epoch: int) -> list[tuple[int, int]]:
+        """(shard, row) of every segment in the order of ``epoch`` (a seeded permutation)."""
         if not self.shuffle:
             return list(self.rows)
         perm = np.random.default_rng(self.seed + epoch).permutation(len(self.rows))

@@ -28,6 +28,7 @@ class DemoConfig:
 
     @classmethod
     def quick(cls) -> DemoConfig:
+        """A smoke-test configuration: 2 decoder epochs, 4 voice steps."""
         return cls(decoder_epochs=2, voice_steps=4, checkpoint_every=2)
 
 

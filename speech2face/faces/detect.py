@@ -32,6 +32,7 @@ class Face:
 
     @property
     def width(self) -> float:
+        """Box width in pixels."""
         return self.box[2] - self.box[0]
 
     @property

@@ -39,6 +39,7 @@ class AVSpeechRow:
 
     @property
     def filename(self) -> str:
+        """File name of the downloaded segment: ``<id>_<start>_<end>.mp4``."""
         return f"{self.youtube_id}_{self.start:.3f}_{self.end:.3f}.mp4"
 
 
