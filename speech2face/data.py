@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.errors import UserError
-from speech2face.prepare import MANIFEST
+from speech2face.shards import MANIFEST
 
 FIELDS = (
     "audio",

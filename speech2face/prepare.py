@@ -27,7 +27,7 @@ from speech2face.sources import Clip
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "dataset.json"
+MANIFEST = shards.MANIFEST
 FAILURES = "failures.csv"
 SHARD_DIR = "shards"
 
@@ -179,8 +179,10 @@ def write_manifest(
         [("source", "source", f"{item}: {reason}") for item, reason in source_failures],
     )
     identities: dict[str, dict] = {}
+    dim = 0
     for path in paths:
         info = shards.shard_info(path)
+        dim = info["feature_dim"]
         failures += info["failures"]
         infos.append(
             {
@@ -209,7 +211,6 @@ def write_manifest(
             "identities": len(members),
             "segments": sum(e["segments"] for e in members),
         }
-    dim = shards.shard_info(paths[0])["feature_dim"] if paths else 0
     manifest = {
         "format": 1,
         "face_encoder": config.face_encoder,

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+MANIFEST = "dataset.json"  # the dataset manifest beside the shards folder
+
 ARRAYS = {  # name -> (shape after N, dtype)
     "audio": ((), np.int16),
     "face": ((), np.uint8),

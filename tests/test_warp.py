@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -85,28 +80,3 @@ def test_gradients_finite_and_nonzero():
     for g in (g_img, g_dst):
         g = g.numpy()
         assert np.all(np.isfinite(g)) and np.abs(g).max() > 0
-
-
-JAX_SCRIPT = """
-import numpy as np, jax, jax.numpy as jnp
-from speech2face.models.warp import sparse_image_warp
-rng = np.random.default_rng(0)
-img = rng.uniform(size=(1, 32, 32, 3)).astype(np.float32)
-src = rng.uniform(8, 24, (1, 5, 2)).astype(np.float32)
-out, _ = sparse_image_warp(img, src, src)
-assert np.abs(np.asarray(out) - img).max() < 1e-4
-g = jax.grad(lambda d: jnp.sum(sparse_image_warp(img, src, d)[0] * img[..., ::-1]))(src + 1.0)
-assert np.all(np.isfinite(np.asarray(g))) and np.abs(np.asarray(g)).max() > 0
-print("jax ok")
-"""
-
-
-def test_jax_backend():
-    if importlib.util.find_spec("jax") is None:
-        pytest.skip("jax is not installed")
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    out = subprocess.run(
-        [sys.executable, "-c", JAX_SCRIPT], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "jax ok" in out.stdout

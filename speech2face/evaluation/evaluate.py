@@ -8,7 +8,6 @@ similarity, gender agreement beside the voice-pitch baseline, craniofacial corre
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from speech2face.errors import UserError
 from speech2face.evaluation import attributes, craniofacial, retrieval
 from speech2face.evaluation.decoder_quality import rendered_to_crops
 
-log = logging.getLogger(__name__)
 BATCH = 16
 
 

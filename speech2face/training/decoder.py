@@ -131,7 +131,7 @@ def texture_targets(
     for i in range(0, len(images), batch):
         img = images[i : i + batch]
         src = landmarks_px[i : i + batch][..., ::-1]
-        dst = np.broadcast_to(mean_px[::-1] if mean_px.ndim == 1 else mean_px[:, ::-1], src.shape)
+        dst = np.broadcast_to(mean_px[:, ::-1], src.shape)
         warped, _ = sparse_image_warp(img, src, np.ascontiguousarray(dst), 2, 0.0, BOUNDARY_POINTS)
         out.append(np.clip(np.asarray(warped), 0, 1))
     return np.concatenate(out).astype(np.float32)
