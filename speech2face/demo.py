@@ -34,7 +34,7 @@ class DemoConfig:
 
 def _test_voices(data: Path) -> list[tuple[str, Path]]:
     """(identity, voice file) of every test-split talking-face clip."""
-    from speech2face.sources.folder import manifest_clips
+    from speech2face.dataset.sources.folder import manifest_clips
 
     clips = manifest_clips(data / "manifest.csv")
     return [(c.identity, Path(c.sidecar or c.media)) for c in clips if c.split == "test"]
@@ -52,12 +52,12 @@ def run_demo(
     """
     from PIL import Image
 
+    from speech2face.dataset.build import PrepareConfig, prepare, summary
+    from speech2face.dataset.sources.folder import manifest_clips
     from speech2face.evaluation.evaluate import evaluate
     from speech2face.evaluation.summary import summary_lines
     from speech2face.inference import Speech2Face
-    from speech2face.prepare import PrepareConfig, prepare, summary
     from speech2face.samples import sample_data
-    from speech2face.sources.folder import manifest_clips
     from speech2face.training.decoder import DecoderConfig, train_decoder
     from speech2face.training.voice import TrainConfig, train_voice_encoder
 

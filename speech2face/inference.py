@@ -7,15 +7,11 @@
 
 from __future__ import annotations
 
-import json
 import os
-from pathlib import Path
 
 import numpy as np
 
 from speech2face import audio
-from speech2face.errors import UserError
-from speech2face.training.voice import BUNDLE_FILE, DECODER, VOICE
 
 
 class Speech2Face:
@@ -37,21 +33,9 @@ class Speech2Face:
         Raises:
             UserError: the folder is not a complete bundle.
         """
-        from speech2face.models import load_parts
+        from speech2face.bundle import load_bundle
 
-        bundle = Path(bundle)
-        parts = [f"{stem}{ext}" for stem in (VOICE, DECODER) for ext in (".json", ".weights.h5")]
-        needed = [BUNDLE_FILE, *parts]
-        missing = [n for n in needed if not (bundle / n).is_file()]
-        if missing:
-            raise UserError(
-                f"{bundle}: not a Speech2Face bundle (missing {', '.join(missing)}); "
-                "train one with `speech2face train` or `speech2face demo`"
-            )
-        config = json.loads((bundle / BUNDLE_FILE).read_text())
-        voice = load_parts(bundle, VOICE)
-        decoder = load_parts(bundle, DECODER)
-        return cls(voice, decoder, config)
+        return cls(*load_bundle(bundle))
 
     def features(self, waves: np.ndarray) -> np.ndarray:
         """(N, 96000) float32 waveforms -> (N, dim) predicted face features."""

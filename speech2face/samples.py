@@ -18,8 +18,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from speech2face.dataset.shards import sha256
 from speech2face.errors import UserError
-from speech2face.shards import sha256
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def fetch_samples(
     """
     from tqdm import tqdm
 
-    from speech2face.sources.folder import inside
+    from speech2face.dataset.sources.folder import inside
 
     cache = Path(cache)
     rows = [

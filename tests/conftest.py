@@ -29,9 +29,9 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def prepared(data_dir, tmp_path_factory):
     """The dataset of every talking-face clip of the sample data (train and test splits)."""
-    from speech2face.data import Dataset
-    from speech2face.prepare import PrepareConfig, prepare
-    from speech2face.sources import folder
+    from speech2face.dataset.build import PrepareConfig, prepare
+    from speech2face.dataset.reader import Dataset
+    from speech2face.dataset.sources import folder
 
     out = tmp_path_factory.mktemp("dataset")
     prepare(folder.manifest_clips(data_dir / "manifest.csv"), out, PrepareConfig(workers=2))

@@ -32,7 +32,7 @@ def test_demo_outputs(demo_run, data_dir):
         "report/recall.png",
     ):
         assert (demo_run / path).is_file(), path
-    from speech2face.sources.folder import manifest_clips
+    from speech2face.dataset.sources.folder import manifest_clips
 
     test_clips = [c for c in manifest_clips(data_dir / "manifest.csv") if c.split == "test"]
     predictions = sorted((demo_run / "predictions").glob("*.png"))

@@ -13,7 +13,7 @@ SCRIPT = """
 import keras, numpy as np
 assert keras.backend.backend() == "jax"
 from speech2face import audio
-from speech2face.losses import Speech2FaceLoss
+from speech2face.training.losses import Speech2FaceLoss
 from speech2face.models.face_decoder import build_face_decoder
 from speech2face.models.spectrogram import Spectrogram
 from speech2face.models.voice_encoder import build_voice_encoder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from speech2face import losses
+from speech2face.training import losses
 
 RNG = np.random.default_rng(0)
 VF = RNG.normal(size=(4, 16)).astype(np.float32)

@@ -17,8 +17,8 @@ import pytest
 
 from speech2face import audio
 from speech2face.cli import main
-from speech2face.data import Dataset, SegmentBatches
-from speech2face.sources import folder, voxceleb
+from speech2face.dataset.reader import Dataset, SegmentBatches
+from speech2face.dataset.sources import folder, voxceleb
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 
 from speech2face.cli import main
-from speech2face.data import Dataset
+from speech2face.dataset.reader import Dataset
 from speech2face.models import vggface
 from tests.test_vggface import TINY, _write_published_layout
 

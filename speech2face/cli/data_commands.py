@@ -8,7 +8,7 @@ from pathlib import Path
 
 def _cmd_spectrogram(args) -> int:
     from speech2face import audio
-    from speech2face.report import plot_spectrogram
+    from speech2face.evaluation.report import plot_spectrogram
 
     wave = audio.load_audio(args.audio, start=args.start, end=args.end)
     if not args.full:
@@ -22,7 +22,7 @@ def _cmd_spectrogram(args) -> int:
 
 def _clips_for(args):
     """Clips and source failures for `prepare` from PATH and --source."""
-    from speech2face.sources import avspeech, folder, voxceleb
+    from speech2face.dataset.sources import avspeech, folder, voxceleb
 
     path = Path(args.path)
     source = args.source or ("manifest" if path.suffix.lower() == ".csv" else "folder")
@@ -45,8 +45,8 @@ def _clips_for(args):
 
 
 def _cmd_prepare(args) -> int:
-    from speech2face.prepare import PrepareConfig, prepare, summary
-    from speech2face.segments import SegmentConfig
+    from speech2face.dataset.build import PrepareConfig, prepare, summary
+    from speech2face.dataset.segments import SegmentConfig
 
     clips, failures = _clips_for(args)
     config = PrepareConfig(

@@ -10,7 +10,7 @@ def _cmd_train_decoder(args) -> int:
     import json
 
     from speech2face import faces
-    from speech2face.data import Dataset
+    from speech2face.dataset.reader import Dataset
     from speech2face.evaluation.decoder_quality import decoder_quality
     from speech2face.training.decoder import DecoderConfig, gather_faces, train_decoder
 

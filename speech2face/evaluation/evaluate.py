@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import faces
-from speech2face.data import Dataset, to_waveform
+from speech2face.dataset.reader import Dataset, to_waveform
 from speech2face.errors import UserError
 from speech2face.evaluation import attributes, craniofacial, retrieval
 from speech2face.evaluation.decoder_quality import rendered_to_crops
@@ -85,7 +85,7 @@ def evaluate(
     Raises:
         UserError: empty split, or a bundle whose features do not match the dataset.
     """
-    from speech2face import report
+    from speech2face.evaluation import report
     from speech2face.inference import Speech2Face
 
     dataset = Dataset(data)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from speech2face.faces import models
+from speech2face.faces import dlib_files
 
 DETECT_SIDE = 640  # px: frames are scaled so the longer side is at most this for detection
 UPSAMPLE_BELOW = 400  # px: smaller frames are upsampled once so small faces are found
@@ -74,10 +74,10 @@ def detect_faces(
     upsample = 1 if max(small.shape[:2]) < UPSAMPLE_BELOW else 0
     found: list[Face] = []
     if detector == "hog":
-        rects, scores, _ = models.hog_detector().run(small, upsample, 0.0)
+        rects, scores, _ = dlib_files.hog_detector().run(small, upsample, 0.0)
         pairs = list(zip(rects, scores, strict=True))
     else:
-        pairs = [(d.rect, d.confidence) for d in models.cnn_detector()(small, upsample)]
+        pairs = [(d.rect, d.confidence) for d in dlib_files.cnn_detector()(small, upsample)]
     for rect, score in pairs:
         box = (rect.left() / scale, rect.top() / scale, rect.right() / scale, rect.bottom() / scale)
         box = (max(box[0], 0.0), max(box[1], 0.0), min(box[2], w - 1.0), min(box[3], h - 1.0))
@@ -117,5 +117,5 @@ def landmarks(image: np.ndarray, face: Face) -> np.ndarray:
     import dlib
 
     left, top, right, bottom = (int(round(v)) for v in face.box)
-    shape = models.shape_predictor()(image, dlib.rectangle(left, top, right, bottom))
+    shape = dlib_files.shape_predictor()(image, dlib.rectangle(left, top, right, bottom))
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)

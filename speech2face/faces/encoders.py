@@ -1,7 +1,7 @@
 """Face features behind one interface: dlib's 128-D ResNet descriptor and VGG-Face fc7.
 
 ``FaceEncoder.encode(crops) -> (N, dim) float32`` takes aligned crops from
-:func:`speech2face.faces.align.align`. The Speech2Face target is VGG-Face fc7 (4096-D);
+:func:`speech2face.faces.alignment.align`. The Speech2Face target is VGG-Face fc7 (4096-D);
 its weights must be supplied by the user, so ``dlib`` (offline, 128-D) is the default.
 """
 
@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from speech2face.faces import models
+from speech2face.faces import dlib_files
 from speech2face.faces.image import FaceError
 
 # Where the face sits in a canonical crop (fractions of the side), for landmarking crops.
@@ -51,13 +51,13 @@ class DlibEncoder(FaceEncoder):
             size = crop.shape[0]
             box = dlib.rectangle(*(int(round(v * size)) for v in CANONICAL_BOX))
             if landmarks is None:
-                shape = models.shape_predictor()(crop, box)
+                shape = dlib_files.shape_predictor()(crop, box)
             else:
                 pts = dlib.points(
                     [dlib.point(int(round(x)), int(round(y))) for x, y in landmarks[i]]
                 )
                 shape = dlib.full_object_detection(box, pts)
-            out[i] = np.asarray(models.resnet_descriptor().compute_face_descriptor(crop, shape))
+            out[i] = np.asarray(dlib_files.resnet_descriptor().compute_face_descriptor(crop, shape))
         return out
 
 

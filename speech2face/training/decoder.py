@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face.data import Dataset
+from speech2face.bundle import MEAN_FILE
+from speech2face.dataset.reader import Dataset
 from speech2face.errors import UserError
 
 log = logging.getLogger(__name__)
 
 DECODER_FILE = "decoder.keras"
-MEAN_FILE = "mean_landmarks.npy"
 CONFIG_FILE = "decoder.json"
 FACES_FILE = "faces.h5"
 GRID_ROWS = 6
@@ -85,7 +85,7 @@ def gather_faces(
     Raises:
         UserError: a face source gives features of another encoder, or no face was found.
     """
-    from speech2face.face_sources import collect_faces
+    from speech2face.dataset.face_sources import collect_faces
 
     fields = ("face", "landmarks", "feature", "identity")
     parts = [dataset.load(split, fields)] if dataset.index(split) else []
@@ -170,8 +170,8 @@ def train_decoder(
     import keras
 
     from speech2face import faces as faces_api
+    from speech2face.evaluation.report import face_grid
     from speech2face.models.face_decoder import PRESETS, build_face_decoder, mean_landmarks_of
-    from speech2face.report import face_grid
     from speech2face.training.checkpoint import Checkpoint, restore
 
     config = config or DecoderConfig()

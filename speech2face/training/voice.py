@@ -7,31 +7,24 @@ fc8 for vggface features) enter the loss as constants. Keras runs "epochs" of
 global step g is fixed by g and the seed, so a killed run resumes exactly: weights,
 optimizer state, step and data order.
 
-Several devices (``num_gpu``): TensorFlow backend -> ``tf.distribute.MirroredStrategy``;
-JAX backend -> ``keras.distribution.DataParallel``. Multi-host JAX uses the same API after
-``keras.distribution.initialize()`` on every host.
+Several devices (``num_gpu``): :mod:`speech2face.training.distribution`. The bundle format
+is :mod:`speech2face.bundle`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from speech2face import audio
-from speech2face.data import Dataset, SegmentBatches
+from speech2face.bundle import MEAN_FILE, write_bundle
+from speech2face.dataset.reader import Dataset, SegmentBatches
 from speech2face.errors import UserError
-
-VOICE = "voice_encoder"  # bundle stems: <stem>.json + <stem>.weights.h5
-DECODER = "face_decoder"
-MEAN_FILE = "mean_landmarks.npy"
-BUNDLE_FILE = "bundle.json"
+from speech2face.training.decoder import DECODER_FILE
+from speech2face.training.distribution import distribution_scope
 
 
 @dataclass
@@ -80,27 +73,6 @@ class StepBatches(keras.utils.PyDataset):
         return batch["audio"], batch["feature"].astype(np.float32)
 
 
-def distribution_scope(num_gpu: int):
-    """Context for building and compiling on several devices (none for num_gpu <= 1)."""
-    if num_gpu <= 1:
-        return contextlib.nullcontext()
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_logical_devices("GPU")
-        if len(gpus) < num_gpu:
-            raise UserError(f"--num_gpu {num_gpu}: TensorFlow sees {len(gpus)} GPU(s)")
-        return tf.distribute.MirroredStrategy([g.name for g in gpus[:num_gpu]]).scope()
-    if backend == "jax":
-        devices = keras.distribution.list_devices("gpu")
-        if len(devices) < num_gpu:
-            raise UserError(f"--num_gpu {num_gpu}: JAX sees {len(devices)} GPU(s)")
-        keras.distribution.set_distribution(keras.distribution.DataParallel(devices[:num_gpu]))
-        return contextlib.nullcontext()
-    raise UserError(f"--num_gpu is supported on the tensorflow and jax backends, not {backend}")
-
-
 def _frozen_layers(decoder, dataset: Dataset, config: TrainConfig):
     f_dec = decoder.get_layer("f_dec").get_weights()
     fc8 = None
@@ -123,17 +95,17 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     Raises:
         UserError: missing decoder, feature-dimension mismatch, empty split, device errors.
     """
-    from speech2face.losses import Speech2FaceLoss
     from speech2face.models import load_model
     from speech2face.models.voice_encoder import build_voice_encoder
     from speech2face.training.checkpoint import Checkpoint, restore
+    from speech2face.training.losses import Speech2FaceLoss
 
     config = config or TrainConfig()
     out, decoder_dir = Path(out), Path(decoder_dir)
     dataset = Dataset(data)
-    if not (decoder_dir / "decoder.keras").is_file():
-        raise UserError(f"{decoder_dir}: no decoder.keras; run `speech2face train-decoder` first")
-    decoder = load_model(decoder_dir / "decoder.keras")
+    if not (decoder_dir / DECODER_FILE).is_file():
+        raise UserError(f"{decoder_dir}: no {DECODER_FILE}; run `speech2face train-decoder` first")
+    decoder = load_model(decoder_dir / DECODER_FILE)
     if decoder.input.shape[-1] != dataset.feature_dim:
         raise UserError(
             f"decoder takes {decoder.input.shape[-1]}-D features, the dataset has "
@@ -181,38 +153,16 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
             callbacks=callbacks,
             verbose="auto",
         )
-    write_bundle(out, model, decoder, decoder_dir, dataset, config, steps)
+    write_bundle(
+        out,
+        model,
+        decoder,
+        decoder_dir / MEAN_FILE,
+        face_encoder=dataset.face_encoder,
+        feature_dim=dataset.feature_dim,
+        train=asdict(config),
+        steps=steps,
+        dataset=dataset.root,
+        decoder_run=decoder_dir,
+    )
     return model
-
-
-def write_bundle(
-    out: Path,
-    voice_encoder,
-    decoder,
-    decoder_dir: Path,
-    dataset: Dataset,
-    config: TrainConfig,
-    steps: int,
-) -> Path:
-    """Save the voice encoder, face decoder, mean landmarks and config into ``out``."""
-    import shutil
-
-    from speech2face.models import save_parts
-
-    out.mkdir(parents=True, exist_ok=True)
-    save_parts(voice_encoder, out, VOICE)
-    save_parts(decoder, out, DECODER)
-    shutil.copy(decoder_dir / MEAN_FILE, out / MEAN_FILE)
-    info = {
-        "face_encoder": dataset.face_encoder,
-        "feature_dim": dataset.feature_dim,
-        "audio": audio.constants(),
-        "train": asdict(config),
-        "steps": steps,
-        "dataset": str(dataset.root.resolve()),
-        "decoder_run": str(decoder_dir.resolve()),
-    }
-    tmp = out / (BUNDLE_FILE + ".tmp")
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, out / BUNDLE_FILE)
-    return out

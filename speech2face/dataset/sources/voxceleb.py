@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from speech2face.dataset.sources import Clip, split_of
 from speech2face.errors import UserError
-from speech2face.sources import Clip, split_of
 
 AUDIO_SUFFIXES = (".wav", ".m4a")
 AUDIO_TREES = ("aac", "wav")

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import faces, video
+from speech2face.dataset.sources import MEDIA_SUFFIXES, split_of
+from speech2face.dataset.sources.folder import inside
 from speech2face.errors import UserError
-from speech2face.sources import MEDIA_SUFFIXES, split_of
-from speech2face.sources.folder import inside
 
 log = logging.getLogger(__name__)
 

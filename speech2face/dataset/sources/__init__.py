@@ -1,7 +1,7 @@
 """Sources of clips: a folder in the identity layout or a manifest CSV, VoxCeleb, AVSpeech.
 
-Every source yields :class:`Clip` records; :mod:`speech2face.prepare` turns clips into
-segments. This package never imports TensorFlow.
+Every source yields :class:`Clip` records; :mod:`speech2face.dataset.build` turns clips
+into segments. This package never imports TensorFlow.
 """
 
 from __future__ import annotations

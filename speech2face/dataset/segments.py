@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from speech2face import audio, faces, video
-from speech2face.sources import Clip
+from speech2face.dataset.sources import Clip
 
 
 @dataclass
@@ -65,7 +65,7 @@ def clip_segments(clip: Clip, config: SegmentConfig, encoder) -> tuple[list[dict
         encoder: a :class:`speech2face.faces.FaceEncoder`.
     Returns:
         (segments, rejections): segment dicts in the shard layout
-        (:mod:`speech2face.shards`), and (clip key, stage, reason) for each rejection.
+        (:mod:`speech2face.dataset.shards`), and (clip key, stage, reason) for each rejection.
     Raises:
         speech2face.errors.UserError: the clip's audio or video cannot be read at all.
     """

@@ -20,10 +20,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from speech2face import audio, shards
+from speech2face import audio
+from speech2face.dataset import shards
+from speech2face.dataset.segments import SegmentConfig, clip_segments
+from speech2face.dataset.sources import Clip
 from speech2face.errors import UserError
-from speech2face.segments import SegmentConfig, clip_segments
-from speech2face.sources import Clip
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def prepare(
     """Build (or resume) a dataset of segments from clips.
 
     Args:
-        clips: from :mod:`speech2face.sources`.
+        clips: from :mod:`speech2face.dataset.sources`.
         out_dir: dataset folder: ``shards/shard-NNNNN.h5``, ``dataset.json``, ``failures.csv``.
         config: options; defaults follow the paper with the dlib face encoder.
         source_failures: (item, reason) from the source (bad CSV rows, failed downloads).

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face.dataset.shards import MANIFEST
 from speech2face.errors import UserError
-from speech2face.shards import MANIFEST
 
 FIELDS = (
     "audio",

@@ -141,7 +141,7 @@ def write_report(
     out: Path, metrics: dict, seg: dict, from_voice: np.ndarray, from_face: np.ndarray
 ) -> Path:
     """Pictures (faces grid, recall curves) and ``index.html`` for an evaluation."""
-    from speech2face.data import to_waveform
+    from speech2face.dataset.reader import to_waveform
 
     ids = seg["identity"]
     first = [int(np.flatnonzero(ids == name)[0]) for name in sorted(set(ids))]

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from speech2face.dataset.sources import Clip, split_of
 from speech2face.errors import UserError
-from speech2face.sources import Clip, split_of
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 from speech2face.audio import find_sidecar
+from speech2face.dataset.sources import MEDIA_SUFFIXES, Clip, split_of
 from speech2face.errors import UserError
-from speech2face.sources import MEDIA_SUFFIXES, Clip, split_of
 
 log = logging.getLogger(__name__)
 

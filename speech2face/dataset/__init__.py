@@ -1,0 +1,9 @@
+"""Dataset building and reading, in the order of the data flow (no TensorFlow here).
+
+- ``sources/``: a folder, a manifest CSV, VoxCeleb or AVSpeech -> clips;
+- ``face_sources``: photos and silent face videos -> faces (for the face decoder);
+- ``segments``: one clip -> 6 s segments with their face targets;
+- ``shards``: segments <-> HDF5 shard files; the dataset's file names; int16 audio;
+- ``build``: clips -> shards + ``dataset.json`` (`speech2face prepare`), resumable;
+- ``reader``: ``dataset.json`` + shards -> segments and seeded batches.
+"""
