@@ -24,9 +24,7 @@ N_SAMPLES = SAMPLE_RATE * CLIP_SECONDS  # 96,000 samples in a segment
 WIN_LENGTH = 400  # samples: 25 ms window
 HOP_LENGTH = 160  # samples: 10 ms hop
 N_FFT = 512  # FFT points (window zero-padded from 400)
-N_BINS = N_FFT // 2 + 1  # 257 frequency bins
 POWER = 0.3  # power-law compression exponent
-N_FRAMES = 1 + (N_SAMPLES - WIN_LENGTH) // HOP_LENGTH  # 598 frames in a segment
 
 SIDECAR_SUFFIX = ".wav"  # silent videos take their speech from <stem>.wav beside them
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from speech2face.errors import UserError
 
+OUTPUT = "runs/demo"  # the demo's run folder unless told
+
 
 @dataclass
 class DemoConfig:
@@ -41,7 +43,7 @@ def _test_voices(data: Path) -> list[tuple[str, Path]]:
 
 
 def run_demo(
-    out: str | os.PathLike = "runs/demo",
+    out: str | os.PathLike = OUTPUT,
     data: str | os.PathLike | None = None,
     config: DemoConfig | None = None,
 ) -> dict:
@@ -71,7 +73,7 @@ def run_demo(
     if not clips:
         raise UserError(f"{manifest}: no talking-face clips")
     ds = prepare(clips, out / "dataset", PrepareConfig(workers=config.workers))
-    print(summary(ds, len(clips)))
+    print(summary(ds))
     print(f"[2/6] train-decoder: {config.decoder_epochs} epochs -> {out / 'decoder'}")
     train_decoder(
         out / "dataset", out / "decoder", [manifest], DecoderConfig(epochs=config.decoder_epochs)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from speech2face import audio
+from speech2face.cli.options import config_option, config_options
+from speech2face.dataset.build import PrepareConfig
+from speech2face.dataset.segments import SegmentConfig
+from speech2face.dataset.shards import FAILURES, MANIFEST
+from speech2face.dataset.sources import SOURCE_TYPES, SourceConfig
 
 
 def _cmd_spectrogram(args) -> int:
-    from speech2face import audio
     from speech2face.evaluation.report import plot_spectrogram
 
     wave = audio.load_audio(args.audio, start=args.start, end=args.end)
@@ -20,121 +25,108 @@ def _cmd_spectrogram(args) -> int:
     return 0
 
 
-def _clips_for(args):
-    """Clips and source failures for `prepare` from PATH and --source."""
-    from speech2face.dataset.sources import avspeech, folder, voxceleb
-
-    path = Path(args.path)
-    source = args.source or ("manifest" if path.suffix.lower() == ".csv" else "folder")
-    failures = []
-    if source == "avspeech":
-        download = Path(args.download_dir or Path(args.output) / "downloads")
-        clips, failures = avspeech.avspeech_clips(
-            path, download, args.from_id, args.to_id, args.url_template, args.test_fraction
-        )
-    elif source == "voxceleb":
-        clips = voxceleb.voxceleb_clips(path, args.test_fraction)
-    elif source == "manifest":
-        clips = folder.manifest_clips(path)
-    else:
-        clips = folder.folder_clips(path, args.test_fraction)
-    if args.split:
-        keep = set(args.split.split(","))
-        clips = [c for c in clips if c.split in keep]
-    return clips, failures
-
-
 def _cmd_prepare(args) -> int:
-    from speech2face.dataset.build import PrepareConfig, prepare, summary
-    from speech2face.dataset.segments import SegmentConfig
+    from speech2face.dataset.build import prepare, summary
+    from speech2face.dataset.sources import read_clips
 
-    clips, failures = _clips_for(args)
+    clips, failures = read_clips(
+        args.path, args.output, SourceConfig(**config_options(args, SourceConfig))
+    )
     config = PrepareConfig(
-        face_encoder=args.face_encoder,
-        vggface_weights=args.vggface_weights,
-        clips_per_shard=args.clips_per_shard,
-        workers=args.workers,
-        segment=SegmentConfig(
-            hop_seconds=args.hop_seconds,
-            min_rms=args.min_rms,
-            frames_per_segment=args.frames_per_segment,
-            detector=args.detector,
-            average_features=args.average_features,
-        ),
+        **config_options(args, PrepareConfig),
+        segment=SegmentConfig(**config_options(args, SegmentConfig)),
     )
     manifest = prepare(clips, args.output, config, failures)
-    print(summary(manifest, len(clips)))
-    print(f"dataset: {args.output}/dataset.json  failures: {args.output}/failures.csv")
+    print(summary(manifest))
+    print(f"dataset: {args.output}/{MANIFEST}  failures: {args.output}/{FAILURES}")
     return 0
 
 
 def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `prepare` (shared with preprocess/data_download.py)."""
+    """Options of `prepare` (shared with preprocess/data_download.py): the fields of
+    SourceConfig, PrepareConfig and SegmentConfig."""
     p.add_argument("-o", "--output", required=True, help="dataset folder to write (or resume)")
-    p.add_argument(
+    source, build, segment = SourceConfig, PrepareConfig, SegmentConfig
+    config_option(
+        p,
         "--source",
-        choices=["folder", "manifest", "voxceleb", "avspeech"],
-        help="how to read PATH (default: folder, or manifest for a .csv)",
+        source,
+        "source_type",
+        "how to read PATH (default: folder, or manifest for a .csv)",
+        choices=SOURCE_TYPES,
     )
-    p.add_argument("--split", help="keep only these splits, e.g. 'train' or 'train,test'")
-    p.add_argument(
+    config_option(p, "--split", source, "split", "keep only these splits, e.g. 'train,test'")
+    config_option(
+        p,
         "--test-fraction",
+        source,
+        "test_fraction",
+        "share of identities in the test split when the source has none",
         type=float,
-        default=0.2,
-        help="share of identities in the test split when the source has none",
     )
-    p.add_argument(
+    config_option(
+        p,
         "--face-encoder",
+        build,
+        "face_encoder",
+        "face feature: dlib 128-D (offline) or VGG-Face fc7 4096-D",
         choices=["dlib", "vggface"],
-        default="dlib",
-        help="face feature: dlib 128-D (offline) or VGG-Face fc7 4096-D",
     )
-    p.add_argument("--vggface-weights", help="path of rcmalli_vggface_tf_vgg16.h5")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog", help="dlib detector")
-    p.add_argument(
+    config_option(
+        p,
+        "--vggface-weights",
+        build,
+        "vggface_weights",
+        "path of rcmalli_vggface_tf_vgg16.h5 (see weights/README.md)",
+    )
+    config_option(p, "--detector", segment, "detector", "dlib detector", choices=["hog", "cnn"])
+    config_option(
+        p,
         "--frames-per-segment",
+        segment,
+        "frames_per_segment",
+        "frames searched for the face in each segment",
         type=int,
-        default=3,
-        help="frames searched for the face in each segment",
     )
-    p.add_argument(
+    config_option(
+        p,
         "--average-features",
+        segment,
+        "average_features",
+        "average face features over those frames (the paper used one)",
         action="store_true",
-        help="average face features over those frames (the paper used one)",
     )
-    p.add_argument(
+    config_option(
+        p,
         "--hop-seconds",
+        segment,
+        "hop_seconds",
+        f"hop between {audio.CLIP_SECONDS} s "
+        f"windows of long clips (default {audio.CLIP_SECONDS}: no overlap)",
         type=float,
-        default=None,
-        help="hop between 6 s windows of long clips (default 6: no overlap)",
     )
-    p.add_argument("--min-rms", type=float, default=0.003, help="silence threshold (RMS)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
-    p.add_argument("--clips-per-shard", type=int, default=4, help="clips per HDF5 shard")
-    p.add_argument(
-        "--from_id",
-        "--from-id",
+    config_option(p, "--min-rms", segment, "min_rms", "silence threshold (RMS)", type=float)
+    config_option(p, "--workers", build, "workers", "worker processes", type=int)
+    config_option(p, "--clips-per-shard", build, "clips_per_shard", "clips per shard", type=int)
+    config_option(
+        p,
+        ["--from_id", "--from-id"],
+        source,
+        "from_id",
+        "AVSpeech: first CSV row (0-based)",
         type=int,
-        default=0,
-        dest="from_id",
-        help="AVSpeech: first CSV row (0-based)",
     )
-    p.add_argument(
-        "--to_id",
-        "--to-id",
-        type=int,
-        default=None,
-        dest="to_id",
-        help="AVSpeech: row after the last one",
+    config_option(
+        p, ["--to_id", "--to-id"], source, "to_id", "AVSpeech: row after the last one", type=int
     )
-    p.add_argument(
-        "--download-dir", help="AVSpeech: where segments are downloaded (default OUTPUT/downloads)"
+    config_option(
+        p,
+        "--download-dir",
+        source,
+        "download_dir",
+        "AVSpeech: where segments are downloaded (default OUTPUT/downloads)",
     )
-    p.add_argument(
-        "--url-template",
-        default="https://www.youtube.com/watch?v={youtube_id}",
-        help="AVSpeech: URL of a video id",
-    )
+    config_option(p, "--url-template", source, "url_template", "AVSpeech: URL of a video id")
 
 
 def register(sub) -> None:

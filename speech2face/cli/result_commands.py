@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from speech2face.demo import OUTPUT, DemoConfig
+
 
 def _cmd_predict(args) -> int:
     import numpy as np
@@ -44,7 +46,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from speech2face.demo import DemoConfig, run_demo
+    from speech2face.demo import run_demo
 
     config = DemoConfig.quick() if args.quick else DemoConfig()
     config.workers = args.workers
@@ -89,8 +91,13 @@ def register(sub) -> None:
         "is read from --data, $SPEECH2FACE_SAMPLES or ../shared/data, else downloaded from its "
         "public sources and checked by sha256. Rerun to resume.",
     )
-    p.add_argument("-o", "--output", default="runs/demo", help="output folder")
+    p.add_argument("-o", "--output", default=OUTPUT, help="output folder (default: %(default)s)")
     p.add_argument("--data", help="local copy of the sample data (folder with manifest.csv)")
     p.add_argument("--quick", action="store_true", help="a tiny run that checks the pipeline")
-    p.add_argument("--workers", type=int, default=2, help="prepare worker processes")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=DemoConfig.workers,
+        help="prepare worker processes (default: %(default)s)",
+    )
     p.set_defaults(func=_cmd_demo)

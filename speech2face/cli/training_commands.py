@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from speech2face.cli.options import config_option, config_options
+from speech2face.training.config import DecoderConfig, TrainConfig
 
 
 def _cmd_train_decoder(args) -> int:
     import json
+    from pathlib import Path
 
     from speech2face import faces
     from speech2face.dataset.reader import Dataset
     from speech2face.evaluation.decoder_quality import decoder_quality
-    from speech2face.training.decoder import DecoderConfig, gather_faces, train_decoder
+    from speech2face.training.decoder import DECODER_FILE, gather_faces, train_decoder
 
-    config = DecoderConfig(
-        preset=args.preset,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        seed=args.seed,
-        vggface_weights=args.vggface_weights,
-    )
+    config = DecoderConfig(**config_options(args, DecoderConfig))
     decoder = train_decoder(args.data, args.output, args.faces, config)
     dataset = Dataset(args.data)
     encoder = faces.get_encoder(dataset.face_encoder, args.vggface_weights)
@@ -34,55 +30,93 @@ def _cmd_train_decoder(args) -> int:
         f"re-identification top-1 {metrics['reid_top1']:.3f} "
         f"(chance {metrics['reid_chance']:.3f}, real faces {metrics['reid_top1_true_faces']:.3f})"
     )
-    print(f"decoder: {args.output}/decoder.keras  pictures: {args.output}/grids/")
+    print(f"decoder: {args.output}/{DECODER_FILE}  pictures: {args.output}/grids/")
     return 0
 
 
 def _cmd_train(args) -> int:
-    from speech2face.training.voice import TrainConfig, train_voice_encoder
+    from speech2face.training.voice import train_voice_encoder
 
-    config = TrainConfig(
-        preset=args.preset,
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        steps=args.steps,
-        learning_rate=args.lr,
-        checkpoint_every=args.checkpoint_every,
-        num_gpu=args.num_gpu,
-        seed=args.seed,
-        vggface_weights=args.vggface_weights,
-    )
+    config = TrainConfig(**config_options(args, TrainConfig))
     train_voice_encoder(args.data, args.decoder, args.output, config)
     print(f"bundle: {args.output}  (use it with `speech2face predict --model {args.output}`)")
     return 0
 
 
+def _add_common(p: argparse.ArgumentParser, config) -> None:
+    """Options every training stage has: seed and the VGG-Face weights file."""
+    config_option(p, "--seed", config, "seed", "random seed", type=int)
+    config_option(
+        p,
+        "--vggface-weights",
+        config,
+        "vggface_weights",
+        "rcmalli_vggface_tf_vgg16.h5 (vggface datasets; see weights/README.md)",
+    )
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `train` (shared with base.py)."""
+    """Options of `train` (shared with base.py): the fields of TrainConfig."""
     p.add_argument("--data", required=True, help="dataset folder from `speech2face prepare`")
     p.add_argument("--decoder", required=True, help="run folder of `speech2face train-decoder`")
     p.add_argument("-o", "--output", required=True, help="bundle folder to write (or resume)")
-    p.add_argument(
+    config = TrainConfig
+    config_option(
+        p,
         "--preset",
+        config,
+        "preset",
+        "voice encoder size: paper (~160 M parameters) or small (CPU)",
         choices=["small", "paper"],
-        default="small",
-        help="voice encoder size: paper (~160 M parameters) or small (CPU)",
     )
-    p.add_argument("--batch-size", "--batchsize", type=int, default=8, dest="batch_size")
-    p.add_argument("--epochs", type=float, default=20.0, help="passes over the training split")
-    p.add_argument("--steps", type=int, default=None, help="training steps (overrides --epochs)")
-    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate")
-    p.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
-    p.add_argument(
-        "--num_gpu",
-        "--num-gpu",
+    config_option(
+        p, ["--batch-size", "--batchsize"], config, "batch_size", "segments per step", type=int
+    )
+    config_option(p, "--epochs", config, "epochs", "passes over the training split", type=float)
+    config_option(p, "--steps", config, "steps", "training steps (overrides --epochs)", type=int)
+    config_option(
+        p, "--lr", config, "learning_rate", "initial learning rate", type=float, metavar="LR"
+    )
+    config_option(
+        p, "--checkpoint-every", config, "checkpoint_every", "steps between checkpoints", type=int
+    )
+    config_option(
+        p,
+        ["--num_gpu", "--num-gpu"],
+        config,
+        "num_gpu",
+        "data-parallel devices (MirroredStrategy on TF, DataParallel on JAX)",
         type=int,
-        default=0,
-        dest="num_gpu",
-        help="data-parallel devices (MirroredStrategy on TF, DataParallel on JAX)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vggface-weights", help="rcmalli_vggface_tf_vgg16.h5 (vggface datasets)")
+    _add_common(p, config)
+
+
+def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `train-decoder`: ``--faces`` and the fields of DecoderConfig."""
+    p.add_argument("--data", required=True, help="dataset folder from `speech2face prepare`")
+    p.add_argument("-o", "--output", required=True, help="run folder")
+    p.add_argument(
+        "--faces",
+        action="append",
+        default=[],
+        help="face-only source: manifest CSV (face_photo/face_video rows) or folder "
+        "<identity>/<file>; repeatable",
+    )
+    config = DecoderConfig
+    config_option(
+        p,
+        "--preset",
+        config,
+        "preset",
+        "small: 64 px, small128: 128 px, paper: 224 px",
+        choices=["small", "small128", "paper"],
+    )
+    config_option(p, "--epochs", config, "epochs", "passes over the faces", type=int)
+    config_option(p, "--batch-size", config, "batch_size", "faces per step", type=int)
+    config_option(
+        p, "--lr", config, "learning_rate", "Adam learning rate", type=float, metavar="LR"
+    )
+    _add_common(p, config)
 
 
 def register(sub) -> None:
@@ -94,26 +128,7 @@ def register(sub) -> None:
         "face-only sources (photos / silent face videos). Writes OUTPUT/decoder.keras, mean "
         "landmarks, TensorBoard logs and a PNG grid per epoch; rerun to resume.",
     )
-    p.add_argument("--data", required=True, help="dataset folder from `speech2face prepare`")
-    p.add_argument("-o", "--output", required=True, help="run folder")
-    p.add_argument(
-        "--faces",
-        action="append",
-        default=[],
-        help="face-only source: manifest CSV (face_photo/face_video rows) or folder "
-        "<identity>/<file>; repeatable",
-    )
-    p.add_argument(
-        "--preset",
-        choices=["small", "small128", "paper"],
-        default="small",
-        help="small: 64 px, small128: 128 px, paper: 224 px",
-    )
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vggface-weights", help="rcmalli_vggface_tf_vgg16.h5 (vggface datasets)")
+    add_decoder_arguments(p)
     p.set_defaults(func=_cmd_train_decoder)
 
     p = sub.add_parser(

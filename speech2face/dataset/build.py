@@ -28,19 +28,15 @@ from speech2face.errors import UserError
 
 log = logging.getLogger(__name__)
 
-MANIFEST = shards.MANIFEST
-FAILURES = "failures.csv"
-SHARD_DIR = "shards"
-
 
 @dataclass
 class PrepareConfig:
-    """Options of ``speech2face prepare``."""
+    """Options of ``speech2face prepare`` besides the source's and the segments'."""
 
-    face_encoder: str = "dlib"
+    face_encoder: str = "dlib"  # dlib (128-D, offline) or vggface (4096-D fc7, needs weights)
     vggface_weights: str | None = None
-    clips_per_shard: int = 4
-    workers: int = 1
+    clips_per_shard: int = 4  # clips per HDF5 shard: the unit of resume
+    workers: int = 1  # worker processes
     segment: SegmentConfig = field(default_factory=SegmentConfig)
 
 
@@ -132,9 +128,9 @@ def prepare(
     if not clips:
         raise UserError("no clips to prepare")
     out = Path(out_dir)
-    (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    (out / shards.SHARD_DIR).mkdir(parents=True, exist_ok=True)
     groups = _groups(clips, config.clips_per_shard)
-    paths = [out / SHARD_DIR / f"shard-{i:05d}.h5" for i in range(len(groups))]
+    paths = [shards.shard_path(out, i) for i in range(len(groups))]
     todo = [
         (str(p), g)
         for p, g in zip(paths, groups, strict=True)
@@ -161,7 +157,7 @@ def prepare(
                 bar.update(result["clips"])
                 bar.set_postfix(segments=made, seg_per_s=f"{made / (time.time() - start):.2f}")
     bar.close()
-    for stale in (out / SHARD_DIR).glob("shard-*.h5"):
+    for stale in shards.shard_files(out):
         if stale not in paths:  # left by a run with another clip list
             stale.unlink()
     return write_manifest(out, paths, config, source_failures, command)
@@ -199,12 +195,12 @@ def write_manifest(
             entry = identities.setdefault(ident, {"split": split, "gender": gender, "segments": 0})
             entry["segments"] += 1
         infos[-1]["seconds"] = info["seconds"]
-    tmp = out / (FAILURES + ".tmp")
+    tmp = out / (shards.FAILURES + ".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["clip", "stage", "reason"])
         writer.writerows(failures)
-    os.replace(tmp, out / FAILURES)
+    os.replace(tmp, out / shards.FAILURES)
     counts = {}
     for split in sorted({e["split"] for e in identities.values()}):
         members = [e for e in identities.values() if e["split"] == split]
@@ -227,14 +223,15 @@ def write_manifest(
         "seconds_kept": round(sum(s["seconds"] for s in infos), 2),
         "command": command or " ".join(sys.argv),
     }
-    tmp = out / (MANIFEST + ".tmp")
+    tmp = out / (shards.MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
+    os.replace(tmp, out / shards.MANIFEST)
     return manifest
 
 
-def summary(manifest: dict, clips: int) -> str:
-    """Human summary of a finished run."""
+def summary(manifest: dict) -> str:
+    """Human summary of a finished run, from its manifest (``dataset.json``)."""
+    clips = sum(s["clips"] for s in manifest["shards"])
     segs = sum(s["segments"] for s in manifest["shards"])
     parts = [f"{clips} clips -> {segs} segments ({manifest['seconds_kept']:.0f} s of audio kept)"]
     for split, c in manifest["counts"].items():

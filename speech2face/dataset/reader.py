@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face.dataset.shards import MANIFEST
+from speech2face.dataset.shards import MANIFEST, decode_audio
 from speech2face.errors import UserError
 
 FIELDS = (
@@ -62,10 +62,6 @@ class Dataset:
         ids = self.manifest["identities"]
         return sorted(k for k, v in ids.items() if split is None or v["split"] == split)
 
-    def gender(self, identity: str) -> str:
-        """ "M", "F" or "" for an identity."""
-        return self.manifest["identities"][identity].get("gender", "")
-
     def index(self, split: str | None = None) -> list[tuple[int, int]]:
         """(shard number, row) of every segment, optionally of one split, in storage order."""
         import h5py
@@ -83,7 +79,7 @@ class Dataset:
 
         Returns:
             {field: array with leading dimension len(rows)}; strings as str object arrays,
-            ``audio`` as int16 (use :func:`to_waveform` for float).
+            ``audio`` as int16 (:func:`speech2face.dataset.shards.decode_audio` gives float).
         """
         import h5py
 
@@ -111,11 +107,6 @@ class Dataset:
     def load(self, split: str | None = None, fields=FIELDS) -> dict[str, np.ndarray]:
         """Every segment of a split in memory (small datasets, evaluation)."""
         return self.read(self.index(split), fields)
-
-
-def to_waveform(audio_int16: np.ndarray) -> np.ndarray:
-    """Stored int16 audio -> float32 waveform in [-1, 1], same shape."""
-    return np.asarray(audio_int16, np.float32) / 32767.0
 
 
 class SegmentBatches:
@@ -171,7 +162,7 @@ class SegmentBatches:
         rows = self.order(self.epoch)[i * self.batch_size : (i + 1) * self.batch_size]
         batch = self.dataset.read(rows, self.fields)
         if "audio" in batch:
-            batch["audio"] = to_waveform(batch["audio"])
+            batch["audio"] = decode_audio(batch["audio"])
         return batch
 
     def on_epoch_end(self) -> None:

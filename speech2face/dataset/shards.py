@@ -1,5 +1,9 @@
 """HDF5 shards of segments (h5py), written atomically: temporary name, then rename.
 
+This module owns the dataset's on-disk names (``dataset.json``, ``failures.csv``,
+``shards/shard-NNNNN.h5``) and the int16 storage of audio (:func:`encode_audio`,
+:func:`decode_audio`).
+
 One shard holds the segments of a fixed group of clips. Per segment:
 ``audio`` int16 (96000,), ``face`` uint8 (224, 224, 3), ``landmarks`` float32 (68, 2),
 ``feature`` float32 (dim,), ``box`` float32 (4,) (left, top, right, bottom in source pixels),
@@ -17,7 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face.audio import N_SAMPLES
+from speech2face.faces.alignment import CROP_SIZE
+
 MANIFEST = "dataset.json"  # the dataset manifest beside the shards folder
+FAILURES = "failures.csv"  # every rejected clip and segment: clip, stage, reason
+SHARD_DIR = "shards"
+INT16_SCALE = 32767.0  # full scale 1.0 <-> 32767
 
 ARRAYS = {  # name -> (shape after N, dtype)
     "audio": ((), np.int16),
@@ -31,6 +41,26 @@ ARRAYS = {  # name -> (shape after N, dtype)
 STRINGS = ("identity", "split", "gender", "clip")
 
 
+def shard_path(root: str | os.PathLike, index: int) -> Path:
+    """Path of shard number ``index`` of the dataset in ``root``: ``shards/shard-NNNNN.h5``."""
+    return Path(root) / SHARD_DIR / f"shard-{index:05d}.h5"
+
+
+def shard_files(root: str | os.PathLike) -> list[Path]:
+    """Every shard file in the dataset folder ``root`` (finished ones; not ``.tmp`` files)."""
+    return sorted((Path(root) / SHARD_DIR).glob("shard-*.h5"))
+
+
+def encode_audio(wave: np.ndarray) -> np.ndarray:
+    """Float waveform in [-1, 1] -> int16 samples as stored in shards, same shape."""
+    return np.round(np.asarray(wave) * INT16_SCALE).astype(np.int16)
+
+
+def decode_audio(samples: np.ndarray) -> np.ndarray:
+    """Stored int16 samples -> float32 waveform in [-1, 1], same shape."""
+    return np.asarray(samples, np.float32) / INT16_SCALE
+
+
 def write_shard(
     path: str | os.PathLike,
     segments: list[dict],
@@ -38,8 +68,8 @@ def write_shard(
     failures: list[tuple[str, str, str]],
     face_encoder: str,
     feature_dim: int,
-    audio_samples: int = 96000,
-    face_size: int = 224,
+    audio_samples: int = N_SAMPLES,
+    face_size: int = CROP_SIZE,
 ) -> Path:
     """Write segments to ``path`` atomically (``path.tmp`` renamed when complete).
 

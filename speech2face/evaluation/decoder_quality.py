@@ -11,8 +11,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from speech2face.faces.alignment import CROP_SIZE
 
-def rendered_to_crops(images: np.ndarray, size: int = 224) -> np.ndarray:
+
+def rendered_to_crops(images: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """(N, S, S, 3) float in [0, 1] -> (N, size, size, 3) uint8 crops for a face encoder."""
     images = np.clip(np.asarray(images), 0, 1)
     return np.stack(
@@ -43,7 +45,7 @@ def identity_top1(
     return float(np.mean(picked == identities)), len(names)
 
 
-def decoder_quality(decoder, faces: dict, encoder, crop_size: int = 224) -> dict:
+def decoder_quality(decoder, faces: dict, encoder, crop_size: int = CROP_SIZE) -> dict:
     """Landmark error and re-identification of rendered faces.
 
     Args:

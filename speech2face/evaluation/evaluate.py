@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import faces
-from speech2face.dataset.reader import Dataset, to_waveform
+from speech2face.dataset.reader import Dataset
+from speech2face.dataset.shards import decode_audio
 from speech2face.errors import UserError
 from speech2face.evaluation import attributes, craniofacial, retrieval
 from speech2face.evaluation.decoder_quality import rendered_to_crops
@@ -23,7 +24,7 @@ BATCH = 16
 
 
 def _predict_features(model, audio_int16: np.ndarray) -> np.ndarray:
-    waves = to_waveform(audio_int16)
+    waves = decode_audio(audio_int16)
     return np.concatenate(
         [model.features(waves[i : i + BATCH]) for i in range(0, len(waves), BATCH)]
     )
@@ -55,9 +56,9 @@ def gender_agreement(
     known = np.isin(truth, ["M", "F"])
     crops = rendered_to_crops(rendered)
     rendered_feats = encoder.encode(crops)
-    f0_train = np.array([attributes.median_f0(w) for w in to_waveform(train["audio"][keep])])
+    f0_train = np.array([attributes.median_f0(w) for w in decode_audio(train["audio"][keep])])
     threshold = attributes.best_threshold(f0_train, train["gender"][keep])
-    f0_test = np.array([attributes.median_f0(w) for w in to_waveform(split_data["audio"])])
+    f0_test = np.array([attributes.median_f0(w) for w in decode_audio(split_data["audio"])])
 
     def acc(labels):
         return float(np.mean(np.asarray(labels)[known] == truth[known])) if known.any() else None

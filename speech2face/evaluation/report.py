@@ -141,14 +141,14 @@ def write_report(
     out: Path, metrics: dict, seg: dict, from_voice: np.ndarray, from_face: np.ndarray
 ) -> Path:
     """Pictures (faces grid, recall curves) and ``index.html`` for an evaluation."""
-    from speech2face.dataset.reader import to_waveform
+    from speech2face.dataset.shards import decode_audio
 
     ids = seg["identity"]
     first = [int(np.flatnonzero(ids == name)[0]) for name in sorted(set(ids))]
     face_grid(
         {
             "voice (spectrogram)": np.stack(
-                [spectrogram_thumbnail(to_waveform(seg["audio"][i])) for i in first]
+                [spectrogram_thumbnail(decode_audio(seg["audio"][i])) for i in first]
             ),
             "true face": seg["face"][first],
             "decoded from true feature": from_face[first],

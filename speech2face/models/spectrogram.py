@@ -9,7 +9,6 @@ inside the frame, giving 597 frames and a phase shift for these settings.
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
 
 from speech2face import audio
@@ -42,8 +41,7 @@ class Spectrogram(keras.layers.Layer):
         self.hop_length = int(hop_length)
         self.n_fft = int(n_fft)
         self.power = float(power)
-        n = np.arange(self.win_length)
-        self._window = (0.5 - 0.5 * np.cos(2 * np.pi * n / self.win_length)).astype("float32")
+        self._window = audio.hann_window(self.win_length).astype("float32")
 
     def compute_output_shape(self, input_shape):
         n = input_shape[-1]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,8 @@ import numpy as np
 from speech2face.bundle import MEAN_FILE
 from speech2face.dataset.reader import Dataset
 from speech2face.errors import UserError
+from speech2face.faces.alignment import CROP_SIZE
+from speech2face.training.config import DecoderConfig
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +32,6 @@ DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "decoder.json"
 FACES_FILE = "faces.h5"
 GRID_ROWS = 6
-
-
-@dataclass
-class DecoderConfig:
-    """Options of `train-decoder` (defaults: the small preset for a CPU)."""
-
-    preset: str = "small"
-    epochs: int = 60
-    batch_size: int = 16
-    learning_rate: float = 1e-3
-    landmark_weight: float = 100.0  # MSE of normalised coordinates is ~1e-3; L1 texture ~0.1
-    identity_weight: float = 0.1
-    frames_per_video: int = 3
-    seed: int = 0
-    vggface_weights: str | None = None
 
 
 def _save_faces(path: Path, faces: dict) -> None:
@@ -95,7 +82,7 @@ def gather_faces(
             encoder,
             split,
             frames_per_video,
-            size=int(dataset.manifest.get("face_size", 224)),
+            size=int(dataset.manifest.get("face_size", CROP_SIZE)),
         )
         parts.append({k: got[k] for k in fields})
     parts = [p for p in parts if len(p["identity"])]

@@ -5,7 +5,8 @@
 
 v_f: true face feature, v_s: feature predicted from speech. f_dec: the first layer of the
 frozen face decoder (Dense + ReLU). f_VGG: VGG-Face fc8 (logits over 2622 identities);
-L_distill(a, b) = -Σ_i softmax(a/T)_i log softmax(b/T)_i. λ1 = 0.025, λ2 = 200, T = 2.
+L_distill(a, b) = -Σ_i softmax(a/T)_i log softmax(b/T)_i. λ1 = 0.025, λ2 = 200, T = 2
+(:mod:`speech2face.training.config`).
 With dlib features there is no fc8 layer, so the distillation term is off.
 The frozen layers are held as constant arrays, so only the voice encoder trains.
 """
@@ -16,9 +17,8 @@ import keras
 import numpy as np
 from keras import ops
 
-LAMBDA1 = 0.025
-LAMBDA2 = 200.0
-TEMPERATURE = 2.0
+from speech2face.training.config import LAMBDA1, LAMBDA2, TEMPERATURE
+
 EPS = 1e-8
 
 

@@ -14,7 +14,7 @@ is :mod:`speech2face.bundle`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -23,30 +23,9 @@ import numpy as np
 from speech2face.bundle import MEAN_FILE, write_bundle
 from speech2face.dataset.reader import Dataset, SegmentBatches
 from speech2face.errors import UserError
+from speech2face.training.config import TrainConfig
 from speech2face.training.decoder import DECODER_FILE
 from speech2face.training.distribution import distribution_scope
-
-
-@dataclass
-class TrainConfig:
-    """Options of `speech2face train` (defaults: the paper's optimiser, small preset)."""
-
-    preset: str = "small"
-    batch_size: int = 8
-    epochs: float = 20.0  # passes over the training split (ignored when steps is set)
-    steps: int | None = None
-    learning_rate: float = 1e-3
-    decay_steps: int = 10_000
-    decay_rate: float = 0.95
-    beta_1: float = 0.5
-    epsilon: float = 1e-4
-    lambda1: float = 0.025
-    lambda2: float = 200.0
-    temperature: float = 2.0
-    checkpoint_every: int = 50
-    num_gpu: int = 0
-    seed: int = 0
-    vggface_weights: str | None = None
 
 
 class StepBatches(keras.utils.PyDataset):

@@ -1,16 +1,23 @@
 """Sources of clips: a folder in the identity layout or a manifest CSV, VoxCeleb, AVSpeech.
 
-Every source yields :class:`Clip` records; :mod:`speech2face.dataset.build` turns clips
-into segments. This package never imports TensorFlow.
+Every source yields :class:`Clip` records (:func:`read_clips` picks the reader for a path);
+:mod:`speech2face.dataset.build` turns clips into segments. This package never imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+from speech2face.errors import UserError
 
 MEDIA_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 TEST_FRACTION = 0.2  # share of identities put in the test split when a source has no split
+SOURCE_TYPES = ("folder", "manifest", "voxceleb", "avspeech")
+YOUTUBE_URL = "https://www.youtube.com/watch?v={youtube_id}"  # AVSpeech rows name YouTube ids
 
 
 @dataclass(frozen=True)
@@ -46,3 +53,61 @@ def split_of(identity: str, test_fraction: float = TEST_FRACTION) -> str:
     """Deterministic identity-level split: the same identity always lands on the same side."""
     digest = int(hashlib.sha256(identity.encode()).hexdigest()[:8], 16)
     return "test" if digest / 0xFFFFFFFF < test_fraction else "train"
+
+
+@dataclass
+class SourceConfig:
+    """How `prepare` reads its source path (defaults: guess the type, split by identity)."""
+
+    source_type: str | None = None  # one of SOURCE_TYPES; None: manifest for a .csv, else folder
+    split: str | None = None  # keep only these splits, e.g. "train" or "train,test"
+    test_fraction: float = TEST_FRACTION
+    from_id: int = 0  # AVSpeech: first CSV row (0-based)
+    to_id: int | None = None  # AVSpeech: the row after the last one
+    download_dir: str | None = None  # AVSpeech: where segments go (default OUTPUT/downloads)
+    url_template: str = YOUTUBE_URL  # AVSpeech: URL of a video id
+
+
+def read_clips(
+    path: str | os.PathLike, output: str | os.PathLike, config: SourceConfig | None = None
+) -> tuple[list[Clip], list[tuple[str, str]]]:
+    """The clips of a source, read the way ``config.source_type`` says.
+
+    Args:
+        path: a folder ``ROOT/<identity>/<clip>``, a manifest CSV, a VoxCeleb root or an
+            AVSpeech CSV.
+        output: the dataset folder being built (AVSpeech downloads go to
+            ``output/downloads`` unless ``config.download_dir`` is set).
+    Returns:
+        (clips, [(item, reason)] for what the source itself could not give: malformed
+        rows, unavailable videos).
+    Raises:
+        UserError: unknown source type, an unreadable source, or no clip left after the
+            split filter.
+    """
+    from speech2face.dataset.sources import avspeech, folder, voxceleb
+
+    config = config or SourceConfig()
+    path = Path(path)
+    kind = config.source_type or ("manifest" if path.suffix.lower() == ".csv" else "folder")
+    failures = []
+    if kind == "avspeech":
+        download = Path(config.download_dir or Path(output) / "downloads")
+        clips, failures = avspeech.avspeech_clips(
+            path, download, config.from_id, config.to_id, config.url_template, config.test_fraction
+        )
+    elif kind == "voxceleb":
+        clips = voxceleb.voxceleb_clips(path, config.test_fraction)
+    elif kind == "manifest":
+        clips = folder.manifest_clips(path)
+    elif kind == "folder":
+        clips = folder.folder_clips(path, config.test_fraction)
+    else:
+        raise UserError(f"unknown source type {kind!r}: use one of {', '.join(SOURCE_TYPES)}")
+    if config.split:
+        keep = set(config.split.split(","))
+        clips = [c for c in clips if c.split in keep]
+    if not clips:
+        where = f" in split {config.split}" if config.split else ""
+        raise UserError(f"{path}: no clips{where} (read as a {kind} source)")
+    return clips, failures

@@ -16,12 +16,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from speech2face.dataset.sources import Clip, split_of
+from speech2face.dataset.sources import TEST_FRACTION, YOUTUBE_URL, Clip, split_of
 from speech2face.errors import UserError
 
 log = logging.getLogger(__name__)
 
-YOUTUBE_URL = "https://www.youtube.com/watch?v={youtube_id}"
 VIDEO_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # also keeps file names inside the folder
 RETRIES = 3
 
@@ -187,7 +186,7 @@ def avspeech_clips(
     from_id: int = 0,
     to_id: int | None = None,
     url_template: str = YOUTUBE_URL,
-    test_fraction: float = 0.2,
+    test_fraction: float = TEST_FRACTION,
 ) -> tuple[list[Clip], list[tuple[str, str]]]:
     """Download the rows' segments and turn them into clips (face chosen nearest (x, y)).
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from speech2face.audio import find_sidecar
-from speech2face.dataset.sources import MEDIA_SUFFIXES, Clip, split_of
+from speech2face.dataset.sources import MEDIA_SUFFIXES, TEST_FRACTION, Clip, split_of
 from speech2face.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def inside(root: Path, relative: str) -> Path:
     return path
 
 
-def folder_clips(root: str | os.PathLike, test_fraction: float = 0.2) -> list[Clip]:
+def folder_clips(root: str | os.PathLike, test_fraction: float = TEST_FRACTION) -> list[Clip]:
     """Clips of ``ROOT/<identity>/<clip>.<ext>`` (video files; sidecar wavs are paired).
 
     The split is by identity (:func:`split_of`), never by clip.

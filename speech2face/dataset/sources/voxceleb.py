@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from speech2face.dataset.sources import Clip, split_of
+from speech2face.dataset.sources import TEST_FRACTION, Clip, split_of
 from speech2face.errors import UserError
 
 AUDIO_SUFFIXES = (".wav", ".m4a")
@@ -23,7 +23,7 @@ AUDIO_TREES = ("aac", "wav")
 VIDEO_TREE = "mp4"
 
 
-def voxceleb_clips(root: str | os.PathLike, test_fraction: float = 0.2) -> list[Clip]:
+def voxceleb_clips(root: str | os.PathLike, test_fraction: float = TEST_FRACTION) -> list[Clip]:
     """List VoxCeleb utterances that have a video (see the module doc for the layouts).
 
     Raises:
