@@ -1,14 +1,32 @@
-"""speech2face: predict a face from a voice (Oh et al., CVPR 2019) with Keras 3."""
+"""speech2face: predict a face from a voice (Oh et al., CVPR 2019) with Keras 3.
+
+    import speech2face
+
+    speech2face.prepare("data/clips", "runs/dataset")                    # clips -> dataset
+    speech2face.train_decoder("runs/dataset", "runs/decoder")            # feature -> face
+    speech2face.train("runs/dataset", "runs/decoder", "runs/bundle")     # voice -> feature
+    speech2face.evaluate("runs/dataset", "runs/bundle", "runs/report")   # metrics + pictures
+    image, feature = speech2face.load_model("runs/bundle").predict("voice.wav")
+
+See :mod:`speech2face.api`. The names are loaded on first use, so ``import speech2face``
+imports neither Keras, TensorFlow nor dlib.
+"""
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "Speech2Face"]
+_API = ("prepare", "train_decoder", "train", "evaluate", "load_model", "Speech2Face")
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name):
-    # Lazy: importing the package must not import Keras or TensorFlow.
-    if name == "Speech2Face":
-        from speech2face.inference import Speech2Face
+    if name in _API:
+        from speech2face import api
 
-        return Speech2Face
+        value = getattr(api, name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'speech2face' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_API))

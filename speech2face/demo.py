@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from speech2face.errors import UserError
-
 OUTPUT = "runs/demo"  # the demo's run folder unless told
 
 
@@ -50,18 +48,14 @@ def run_demo(
     """Run the demo; returns {"metrics", "seconds", "report", "summary"}.
 
     Raises:
-        UserError: no sample data (and no download possible).
+        UserError: no sample data (and no download possible), or no talking-face clips in
+            its manifest.
     """
     from PIL import Image
 
-    from speech2face.dataset.build import PrepareConfig, prepare, summary
-    from speech2face.dataset.sources.folder import manifest_clips
-    from speech2face.evaluation.evaluate import evaluate
+    from speech2face import api
     from speech2face.evaluation.summary import summary_lines
-    from speech2face.inference import Speech2Face
     from speech2face.samples import sample_data
-    from speech2face.training.decoder import DecoderConfig, train_decoder
-    from speech2face.training.voice import TrainConfig, train_voice_encoder
 
     config = config or DemoConfig()
     start = time.time()
@@ -69,30 +63,26 @@ def run_demo(
     samples = sample_data(data)
     manifest = samples / "manifest.csv"
     print(f"[1/6] prepare: clips of {samples} -> {out / 'dataset'}")
-    clips = manifest_clips(manifest)
-    if not clips:
-        raise UserError(f"{manifest}: no talking-face clips")
-    ds = prepare(clips, out / "dataset", PrepareConfig(workers=config.workers))
-    print(summary(ds))
+    api.prepare(manifest, out / "dataset", workers=config.workers)
     print(f"[2/6] train-decoder: {config.decoder_epochs} epochs -> {out / 'decoder'}")
-    train_decoder(
-        out / "dataset", out / "decoder", [manifest], DecoderConfig(epochs=config.decoder_epochs)
+    api.train_decoder(
+        out / "dataset", out / "decoder", faces=[manifest], epochs=config.decoder_epochs
     )
     print(f"[3/6] train voice encoder: {config.voice_steps} steps -> {out / 'bundle'}")
-    train_voice_encoder(
+    model = api.train(
         out / "dataset",
         out / "decoder",
         out / "bundle",
-        TrainConfig(steps=config.voice_steps, checkpoint_every=config.checkpoint_every),
+        steps=config.voice_steps,
+        checkpoint_every=config.checkpoint_every,
     )
     print(f"[4/6] predict faces for the test voices -> {out / 'predictions'}")
-    model = Speech2Face.load(out / "bundle")
     (out / "predictions").mkdir(parents=True, exist_ok=True)
     for identity, voice in _test_voices(samples):
         image, _ = model.predict(voice)
         Image.fromarray(image).save(out / "predictions" / f"{identity}__{voice.stem}.png")
     print(f"[5/6] evaluate on the test split -> {out / 'report'}")
-    metrics = evaluate(out / "dataset", out / "bundle", out / "report")
+    metrics = api.evaluate(out / "dataset", out / "bundle", out / "report")
     seconds = time.time() - start
     lines = summary_lines(metrics)
     print("[6/6] summary")

@@ -26,18 +26,10 @@ def _cmd_spectrogram(args) -> int:
 
 
 def _cmd_prepare(args) -> int:
-    from speech2face.dataset.build import prepare, summary
-    from speech2face.dataset.sources import read_clips
+    from speech2face import api
 
-    clips, failures = read_clips(
-        args.path, args.output, SourceConfig(**config_options(args, SourceConfig))
-    )
-    config = PrepareConfig(
-        **config_options(args, PrepareConfig),
-        segment=SegmentConfig(**config_options(args, SegmentConfig)),
-    )
-    manifest = prepare(clips, args.output, config, failures)
-    print(summary(manifest))
+    options = config_options(args, SourceConfig, PrepareConfig, SegmentConfig)
+    api.prepare(args.path, args.output, **options)
     print(f"dataset: {args.output}/{MANIFEST}  failures: {args.output}/{FAILURES}")
     return 0
 

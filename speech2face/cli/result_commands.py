@@ -12,10 +12,10 @@ def _cmd_predict(args) -> int:
     import numpy as np
     from PIL import Image
 
+    from speech2face import api
     from speech2face.errors import UserError
-    from speech2face.inference import Speech2Face
 
-    model = Speech2Face.load(args.model)
+    model = api.load_model(args.model)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -36,10 +36,10 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from speech2face.evaluation.evaluate import evaluate
+    from speech2face import api
     from speech2face.evaluation.summary import summary_lines
 
-    metrics = evaluate(args.data, args.model, args.output, args.split)
+    metrics = api.evaluate(args.data, args.model, args.output, split=args.split)
     print("\n".join(summary_lines(metrics)))
     print(f"report: {Path(args.output) / 'index.html'}")
     return 0

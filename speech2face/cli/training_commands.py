@@ -9,36 +9,20 @@ from speech2face.training.config import DecoderConfig, TrainConfig
 
 
 def _cmd_train_decoder(args) -> int:
-    import json
-    from pathlib import Path
+    from speech2face import api
+    from speech2face.training.decoder import DECODER_FILE
 
-    from speech2face import faces
-    from speech2face.dataset.reader import Dataset
-    from speech2face.evaluation.decoder_quality import decoder_quality
-    from speech2face.training.decoder import DECODER_FILE, gather_faces, train_decoder
-
-    config = DecoderConfig(**config_options(args, DecoderConfig))
-    decoder = train_decoder(args.data, args.output, args.faces, config)
-    dataset = Dataset(args.data)
-    encoder = faces.get_encoder(dataset.face_encoder, args.vggface_weights)
-    test = gather_faces(dataset, args.faces, "test", encoder)
-    metrics = decoder_quality(decoder, test, encoder)
-    (Path(args.output) / "decoder_metrics.json").write_text(json.dumps(metrics, indent=1))
-    print(
-        f"test faces: {metrics['faces']} of {metrics['identities']} identities; "
-        f"landmark error {metrics['landmark_error_px']:.2f} px (224 px crop); "
-        f"re-identification top-1 {metrics['reid_top1']:.3f} "
-        f"(chance {metrics['reid_chance']:.3f}, real faces {metrics['reid_top1_true_faces']:.3f})"
+    api.train_decoder(
+        args.data, args.output, faces=args.faces, **config_options(args, DecoderConfig)
     )
     print(f"decoder: {args.output}/{DECODER_FILE}  pictures: {args.output}/grids/")
     return 0
 
 
 def _cmd_train(args) -> int:
-    from speech2face.training.voice import train_voice_encoder
+    from speech2face import api
 
-    config = TrainConfig(**config_options(args, TrainConfig))
-    train_voice_encoder(args.data, args.decoder, args.output, config)
+    api.train(args.data, args.decoder, args.output, **config_options(args, TrainConfig))
     print(f"bundle: {args.output}  (use it with `speech2face predict --model {args.output}`)")
     return 0
 

@@ -118,7 +118,8 @@ def prepare(
         source_failures: (item, reason) from the source (bad CSV rows, failed downloads).
         command: the command line recorded in the manifest.
     Returns:
-        The manifest (also written to ``out_dir/dataset.json``).
+        The manifest (also written to ``out_dir/dataset.json``); its :func:`summary` is
+        printed.
     Raises:
         UserError: no clips, or an existing dataset built with another face encoder.
     """
@@ -160,7 +161,9 @@ def prepare(
     for stale in shards.shard_files(out):
         if stale not in paths:  # left by a run with another clip list
             stale.unlink()
-    return write_manifest(out, paths, config, source_failures, command)
+    manifest = write_manifest(out, paths, config, source_failures, command)
+    print(summary(manifest))
+    return manifest
 
 
 def write_manifest(

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "decoder.json"
+METRICS_FILE = "decoder_metrics.json"
 FACES_FILE = "faces.h5"
 GRID_ROWS = 6
 
@@ -62,15 +63,25 @@ def _load_faces(path: Path) -> dict:
 
 
 def gather_faces(
-    dataset: Dataset, face_sources=(), split: str = "train", encoder=None, frames_per_video: int = 3
-) -> dict:
+    dataset: Dataset,
+    face_sources=(),
+    split: str = "train",
+    encoder=None,
+    frames_per_video: int = DecoderConfig.frames_per_video,
+    required: bool = True,
+) -> dict | None:
     """Faces of one split from the dataset's segments and from face-only sources.
 
+    Args:
+        encoder: the dataset's face encoder (:func:`speech2face.faces.get_encoder`); it
+            gives the face sources' features.
+        required: when False, a split without faces gives None instead of an error.
     Returns:
         {"face": (N, 224, 224, 3) uint8, "landmarks": (N, 68, 2) crop pixels (x, y),
         "feature": (N, dim) float32, "identity": (N,) str}.
     Raises:
-        UserError: a face source gives features of another encoder, or no face was found.
+        UserError: a face source is neither a CSV nor a folder, or (``required``) no face
+            of the split was found.
     """
     from speech2face.dataset.face_sources import collect_faces
 
@@ -87,6 +98,8 @@ def gather_faces(
         parts.append({k: got[k] for k in fields})
     parts = [p for p in parts if len(p["identity"])]
     if not parts:
+        if not required:
+            return None
         raise UserError(f"no {split} faces in {dataset.root} or the face sources")
     return {k: np.concatenate([p[k] for p in parts]) for k in fields}
 
@@ -255,4 +268,27 @@ def train_decoder(
         "dataset": str(Path(data).resolve()),
     }
     (out / CONFIG_FILE).write_text(json.dumps(info, indent=1))
+    _test_metrics(decoder, dataset, face_sources, encoder, config, out)
     return decoder
+
+
+def _test_metrics(decoder, dataset, face_sources, encoder, config, out: Path) -> dict | None:
+    """Landmark error and re-identification on the test faces -> ``decoder_metrics.json``."""
+    from speech2face.evaluation.decoder_quality import decoder_quality
+
+    test = gather_faces(
+        dataset, face_sources, "test", encoder, config.frames_per_video, required=False
+    )
+    if test is None:
+        log.info("no test faces in %s or the face sources: no decoder metrics", dataset.root)
+        return None
+    crop = test["face"].shape[1]
+    metrics = decoder_quality(decoder, test, encoder, crop)
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    print(
+        f"test faces: {metrics['faces']} of {metrics['identities']} identities; "
+        f"landmark error {metrics['landmark_error_px']:.2f} px ({crop} px crop); "
+        f"re-identification top-1 {metrics['reid_top1']:.3f} "
+        f"(chance {metrics['reid_chance']:.3f}, real faces {metrics['reid_top1_true_faces']:.3f})"
+    )
+    return metrics

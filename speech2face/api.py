@@ -1,0 +1,166 @@
+"""The Python API: one function per stage of the data flow, and the trained model.
+
+    import speech2face
+
+    speech2face.prepare("data/clips", "runs/dataset", workers=2)
+    speech2face.train_decoder("runs/dataset", "runs/decoder", faces=["data/faces"], epochs=60)
+    model = speech2face.train("runs/dataset", "runs/decoder", "runs/bundle", steps=300)
+    metrics = speech2face.evaluate("runs/dataset", "runs/bundle", "runs/report")
+    image, feature = speech2face.load_model("runs/bundle").predict("voice.wav")
+
+Every stage takes its inputs, then its output folder, then keyword options: the fields of
+the stage's config dataclass, with the same defaults as the command line (`speech2face
+COMMAND --help` lists them). An unknown keyword raises TypeError. Every stage resumes when
+called again with the same output folder. Errors the user can fix (a missing file, a
+dataset built with another face encoder) raise :class:`speech2face.errors.UserError` with
+a one-line message naming the file and the cause.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+
+from speech2face.inference import Speech2Face
+
+__all__ = ["prepare", "train_decoder", "train", "evaluate", "load_model", "Speech2Face"]
+
+
+def _options(stage: str, given: dict, *classes) -> list[dict]:
+    """Split keyword options among config dataclasses; unknown ones raise TypeError."""
+    known = [{f.name for f in fields(cls) if f.name != "segment"} for cls in classes]
+    unknown = set(given) - set().union(*known)
+    if unknown:
+        raise TypeError(
+            f"{stage}() got unknown option(s) {', '.join(sorted(unknown))}; "
+            f"its options are: {', '.join(sorted(set().union(*known)))}"
+        )
+    return [{k: v for k, v in given.items() if k in names} for names in known]
+
+
+def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> dict:
+    """Build (or resume) a dataset: clips -> 6 s segments with face targets -> HDF5 shards.
+
+    Args:
+        source: a folder ``ROOT/<identity>/<clip>.<ext>``, a manifest CSV, a VoxCeleb root
+            (``source_type="voxceleb"``) or an AVSpeech CSV (``source_type="avspeech"``).
+        output: the dataset folder: ``shards/shard-NNNNN.h5``, ``dataset.json``,
+            ``failures.csv``.
+        **config: fields of :class:`~speech2face.dataset.sources.SourceConfig`
+            (source_type, split, test_fraction, from_id, to_id, download_dir,
+            url_template), :class:`~speech2face.dataset.build.PrepareConfig` (face_encoder,
+            vggface_weights, clips_per_shard, workers) and
+            :class:`~speech2face.dataset.segments.SegmentConfig` (hop_seconds, min_rms,
+            frames_per_segment, detector, average_features, face_size).
+    Returns:
+        The dataset manifest (the content of ``output/dataset.json``): counts per split,
+        identities, shards, feature dimension, rejections.
+    Raises:
+        TypeError: an unknown option.
+        UserError: no clips, an unreadable source, or an existing dataset built with another
+            face encoder.
+    """
+    from speech2face.dataset import build
+    from speech2face.dataset.segments import SegmentConfig
+    from speech2face.dataset.sources import SourceConfig, read_clips
+
+    source_opts, build_opts, segment_opts = _options(
+        "prepare", config, SourceConfig, build.PrepareConfig, SegmentConfig
+    )
+    clips, failures = read_clips(source, output, SourceConfig(**source_opts))
+    settings = build.PrepareConfig(**build_opts, segment=SegmentConfig(**segment_opts))
+    return build.prepare(clips, output, settings, failures)
+
+
+def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(), **config):
+    """Train (or resume) the face decoder (Cole et al.): face feature -> face image.
+
+    Args:
+        data: a dataset folder from :func:`prepare`; its train-split faces are used.
+        output: the run folder: ``decoder.keras``, ``mean_landmarks.npy``, a picture grid
+            per epoch, ``history.csv``, and ``decoder_metrics.json`` (landmark error and
+            re-identification on the test split, when it has faces).
+        faces: face-only sources (manifest CSVs or ``<identity>/<file>`` folders of photos
+            and silent face videos) whose train-split faces are added.
+        **config: fields of :class:`~speech2face.training.config.DecoderConfig` (preset,
+            epochs, batch_size, learning_rate, landmark_weight, identity_weight,
+            frames_per_video, seed, vggface_weights).
+    Returns:
+        The trained decoder, a Keras model: (B, feature_dim) float32 face features ->
+        {"image": (B, S, S, 3) in [0, 1], "texture", "landmarks": (B, 68, 2) normalised}.
+    Raises:
+        TypeError: an unknown option.
+        UserError: not a dataset, no training faces, or a missing VGG-Face weights file.
+    """
+    from speech2face.training.config import DecoderConfig
+    from speech2face.training.decoder import train_decoder as run
+
+    (options,) = _options("train_decoder", config, DecoderConfig)
+    return run(data, output, list(faces), DecoderConfig(**options))
+
+
+def train(
+    data: str | os.PathLike, decoder: str | os.PathLike, output: str | os.PathLike, **config
+) -> Speech2Face:
+    """Train (or resume exactly) the voice encoder with the frozen face decoder.
+
+    Args:
+        data: a dataset folder from :func:`prepare`; its train split is used.
+        decoder: a run folder of :func:`train_decoder`.
+        output: the bundle folder (what :func:`load_model` reads), with its checkpoint,
+            ``history.csv`` and TensorBoard logs.
+        **config: fields of :class:`~speech2face.training.config.TrainConfig` (preset,
+            batch_size, epochs, steps, learning_rate, decay_steps, decay_rate, beta_1,
+            epsilon, lambda1, lambda2, temperature, checkpoint_every, num_gpu, seed,
+            vggface_weights).
+    Returns:
+        The trained model, loaded from the bundle written into ``output``.
+    Raises:
+        TypeError: an unknown option.
+        UserError: no decoder in ``decoder``, features of another dimension, an empty
+            train split, or fewer GPUs than ``num_gpu``.
+    """
+    from speech2face.training.config import TrainConfig
+    from speech2face.training.voice import train_voice_encoder
+
+    (options,) = _options("train", config, TrainConfig)
+    train_voice_encoder(data, decoder, output, TrainConfig(**options))
+    return load_model(output)
+
+
+def evaluate(
+    data: str | os.PathLike,
+    model: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    split: str = "test",
+) -> dict:
+    """Run every evaluation protocol of a bundle on one split of a dataset.
+
+    Retrieval recall@1/2/5/10 (two galleries, three distances, chance K/N), feature
+    similarity, gender agreement beside the voice-pitch baseline (dlib features),
+    craniofacial correlations and the landmark-detection ratio.
+
+    Args:
+        data: a dataset folder. model: a bundle folder from :func:`train`.
+        output: the report folder: ``metrics.json``, ``faces.png``, ``recall.png``,
+            ``index.html``.
+        split: the split to evaluate.
+    Returns:
+        The metrics (the content of ``output/metrics.json``);
+        :func:`speech2face.evaluation.summary.summary_lines` prints them.
+    Raises:
+        UserError: an empty split, or a bundle whose features do not match the dataset.
+    """
+    from speech2face.evaluation.evaluate import evaluate as run
+
+    return run(data, model, output, split)
+
+
+def load_model(bundle: str | os.PathLike) -> Speech2Face:
+    """Load a trained bundle; ``.predict(voice)`` gives (face (S, S, 3) uint8, feature).
+
+    Raises:
+        UserError: the folder is not a complete bundle (names the missing files).
+    """
+    return Speech2Face.load(bundle)
