@@ -40,3 +40,7 @@ def test_train_decoder_resumes_and_reports(prepared, data_dir, tmp_path):
     assert metrics["reid_top1_true_faces"] > 0.9
     info = json.loads((out / "decoder.json").read_text())
     assert info["identity_loss"] is False and info["face_encoder"] == "dlib"
+
+    # the faces cache is keyed on its inputs: without --faces it is rebuilt, smaller
+    assert main(args[:5] + ["--batch-size", "32", "--epochs", "4"]) == 0
+    assert json.loads((out / "decoder.json").read_text())["faces"] < info["faces"]

@@ -48,6 +48,10 @@ def alignment_matrix(points68: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
 
     src = anchor_points(points68)
     dst = TEMPLATE * size
+    # OpenCV offers this 4-parameter fit only through RANSAC or LMedS. RANSAC's minimal
+    # sample is two points, which a normal threshold would fit exactly and then drop the
+    # third anchor as an outlier; a threshold of 1e6 px keeps all three anchors as inliers,
+    # so the final refinement is the least-squares fit over both eyes and the mouth.
     matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=1e6)
     if matrix is None:  # degenerate points (all equal): fall back to a translation
         matrix = np.array([[1, 0, dst[2, 0] - src[2, 0]], [0, 1, dst[2, 1] - src[2, 1]]], float)

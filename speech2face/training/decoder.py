@@ -3,11 +3,14 @@
 Faces come from a dataset's segments and from face-only sources (photos, silent face
 videos), train split only. Targets per face: its 68 landmarks in the aligned crop and its
 texture, i.e. the face warped from its own landmarks to the mean landmarks of the training
-split (computed once and saved with the model). Losses: texture L1 + landmark MSE, plus
-the identity loss (negative cosine between the face feature of the rendered face and the
-input feature) when the face encoder is a differentiable Keras model (vggface). With the
-dlib encoder there is no differentiable path from pixels to the feature, so the identity
-term is off.
+split (saved with the model). Losses: texture L1 + landmark MSE, plus the identity loss
+(negative cosine between the face feature of the rendered face and the input feature) when
+the face encoder is a differentiable Keras model (vggface). With the dlib encoder there is
+no differentiable path from pixels to the feature, so the identity term is off.
+
+:func:`train_decoder` reads as its steps: faces (cached in ``faces.h5``, keyed on their
+inputs), mean landmarks, targets, model, fit (checkpoints and a picture grid per epoch),
+save, test metrics.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from speech2face.bundle import MEAN_FILE
 from speech2face.dataset.reader import Dataset
+from speech2face.dataset.shards import MANIFEST, sha256
 from speech2face.errors import UserError
 from speech2face.faces.alignment import CROP_SIZE
 from speech2face.training.config import DecoderConfig
@@ -32,34 +36,231 @@ DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "decoder.json"
 METRICS_FILE = "decoder_metrics.json"
 FACES_FILE = "faces.h5"
+CHECKPOINT_DIR = "checkpoint"
 GRID_ROWS = 6
+FACE_FIELDS = ("face", "landmarks", "feature", "identity")
 
 
-def _save_faces(path: Path, faces: dict) -> None:
-    import h5py
+def train_decoder(
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    face_sources=(),
+    config: DecoderConfig | None = None,
+):
+    """Train (or resume) the face decoder; write it, its pictures and test metrics to ``out``.
 
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        for k, v in faces.items():
-            if v.dtype == object:
-                f.create_dataset(k, data=[str(x) for x in v], dtype=h5py.string_dtype())
-            else:
-                f.create_dataset(k, data=v)
-    os.replace(tmp, path)
+    Args:
+        data: a dataset folder (`speech2face prepare`); its train-split faces are used.
+        out: the run folder: ``decoder.keras``, ``mean_landmarks.npy``, ``decoder.json``,
+            ``faces.h5`` (the training faces), ``checkpoint/``, ``grids/epoch_NNN.png``,
+            ``history.csv``, ``logs/`` (TensorBoard) and ``decoder_metrics.json`` (landmark
+            error and re-identification of the test faces, when there are any).
+        face_sources: manifest CSVs or ``<identity>/<file>`` folders of face-only media.
+        config: options (:class:`~speech2face.training.config.DecoderConfig`).
+    Returns:
+        The trained decoder (:func:`speech2face.models.face_decoder.build_face_decoder`).
+    Raises:
+        UserError: not a dataset, no training faces, or a missing VGG-Face weights file.
+    """
+    from speech2face import faces
+    from speech2face.training.checkpoint import restore
+
+    config = config or DecoderConfig()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset = Dataset(data)
+    encoder = faces.get_encoder(dataset.face_encoder, config.vggface_weights)
+
+    train = _training_faces(out, dataset, face_sources, encoder, config)
+    mean = _mean_landmarks(out, train)
+    size = _image_size(config.preset)
+    images, targets = _targets(train, mean, size)
+    print(
+        f"decoder: {len(images)} training faces of {len(set(train['identity']))} identities, "
+        f"{size}x{size} ({config.preset} preset), feature {dataset.feature_dim}-D "
+        f"{dataset.face_encoder}"
+    )
+    decoder, trainer, targets = _build(dataset, encoder, mean, config, targets, train["feature"])
+    done = restore(trainer, out / CHECKPOINT_DIR)
+    if done:
+        print(f"resuming after epoch {done}")
+    grid = _grid_writer(decoder, train, images, targets["texture"], size, out / "grids")
+    _fit(trainer, train["feature"], targets, done, config, grid, out)
+
+    decoder.save(out / DECODER_FILE)
+    info = {
+        "config": asdict(config),
+        "face_encoder": dataset.face_encoder,
+        "feature_dim": dataset.feature_dim,
+        "image_size": size,
+        "faces": len(images),
+        "identity_loss": bool(encoder.differentiable),
+        "dataset": str(Path(data).resolve()),
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(info, indent=1))
+    _test_metrics(decoder, dataset, face_sources, encoder, config, out)
+    return decoder
 
 
-def _load_faces(path: Path) -> dict:
-    import h5py
+# --- the steps, in order ---------------------------------------------------------------
 
-    with h5py.File(path, "r") as f:
-        return {
-            k: (
-                np.array([x.decode() for x in f[k][:]], dtype=object)
-                if f[k].dtype.kind == "O"
-                else f[k][:]
-            )
-            for k in f
-        }
+
+def _training_faces(out: Path, dataset: Dataset, face_sources, encoder, config) -> dict:
+    """The train-split faces, from ``faces.h5`` when it was built from the same inputs.
+
+    The cache is keyed on the dataset manifest's sha256, the face sources (resolved paths),
+    ``frames_per_video`` and the VGG-Face weights file: changing any of them rebuilds it.
+    """
+    cache = out / FACES_FILE
+    key = json.dumps(
+        {
+            "dataset_sha256": sha256(dataset.root / MANIFEST),
+            "face_sources": [str(Path(s).resolve()) for s in face_sources],
+            "frames_per_video": config.frames_per_video,
+            "vggface_weights": config.vggface_weights,
+        },
+        sort_keys=True,
+    )
+    if cache.is_file():
+        faces = _load_faces(cache, key)
+        if faces is not None:
+            return faces
+        log.info("%s was built from other inputs: rebuilding it", cache)
+    faces = gather_faces(dataset, face_sources, "train", encoder, config.frames_per_video)
+    _save_faces(cache, faces, key)
+    return faces
+
+
+def _mean_landmarks(out: Path, faces: dict) -> np.ndarray:
+    """(68, 2) normalised mean landmarks of the training faces, saved as ``mean_landmarks.npy``."""
+    from speech2face.models.face_decoder import mean_landmarks_of
+
+    mean = mean_landmarks_of(faces["landmarks"], faces["face"].shape[1])
+    np.save(out / MEAN_FILE, mean)
+    return mean
+
+
+def _image_size(preset: str) -> int:
+    """Side in pixels of the decoder's output for a preset (64 for an unknown one)."""
+    from speech2face.models.face_decoder import PRESETS
+
+    return PRESETS[preset]["image_size"] if preset in PRESETS else 64
+
+
+def _targets(faces: dict, mean: np.ndarray, size: int) -> tuple[np.ndarray, dict]:
+    """Faces at ``size`` (float32 [0, 1]) and the targets {"texture", "landmarks" normalised}."""
+    images, points = resize_faces(faces["face"], faces["landmarks"], size)
+    textures = texture_targets(images, points, mean * size)
+    return images, {"texture": textures, "landmarks": points / size}
+
+
+def _build(dataset: Dataset, encoder, mean, config, targets: dict, features: np.ndarray):
+    """The decoder and its compiled trainer (+ the identity head for a differentiable encoder).
+
+    Returns:
+        (decoder, trainer, targets): ``targets`` gains "identity" (the input features) when
+        the identity loss is on.
+    """
+    import keras
+
+    from speech2face.models.face_decoder import build_face_decoder
+
+    keras.utils.set_random_seed(config.seed)
+    decoder = build_face_decoder(dataset.feature_dim, mean, config.preset)
+    outputs = {
+        "texture": decoder.get_layer("texture").output,
+        "landmarks": decoder.get_layer("landmarks").output,
+    }
+    losses = {"texture": "mae", "landmarks": "mse"}
+    weights = {"texture": 1.0, "landmarks": config.landmark_weight}
+    if encoder.differentiable:
+        outputs["identity"] = _identity_head(decoder, config.vggface_weights)
+        losses["identity"] = keras.losses.CosineSimilarity()  # = negative cosine
+        weights["identity"] = config.identity_weight
+        targets = {**targets, "identity": features}
+    else:
+        log.info(
+            "identity loss off: the %s face encoder is not differentiable", dataset.face_encoder
+        )
+    trainer = keras.Model(decoder.input, outputs)
+    trainer.compile(keras.optimizers.Adam(config.learning_rate), loss=losses, loss_weights=weights)
+    return decoder, trainer, targets
+
+
+def _grid_writer(decoder, faces: dict, images, textures, size: int, folder: Path):
+    """A function of the epoch that saves ``folder/epoch_NNN.png``: a few training faces,
+    their target textures, and the decoder's texture (with landmarks) and rendered face."""
+    from speech2face.evaluation.report import face_grid
+
+    pick = np.linspace(0, len(images) - 1, min(GRID_ROWS, len(images))).astype(int)
+
+    def grid(epoch: int) -> None:
+        pred = decoder.predict(faces["feature"][pick], verbose=0)
+        face_grid(
+            {
+                "input face": images[pick],
+                "target texture": textures[pick],
+                "predicted texture": pred["texture"],
+                "rendered face": pred["image"],
+            },
+            folder / f"epoch_{epoch + 1:03d}.png",
+            landmarks={"predicted texture": pred["landmarks"] * size},
+            row_labels=faces["identity"][pick],
+            title=f"face decoder, epoch {epoch + 1}",
+        )
+
+    return grid
+
+
+def _fit(trainer, features, targets: dict, done: int, config, grid, out: Path) -> None:
+    """Run the epochs after ``done``: checkpoint + grid per epoch, CSV and TensorBoard logs."""
+    import keras
+
+    from speech2face.training.checkpoint import Checkpoint
+
+    if done >= config.epochs:
+        return
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),  # stop with a message instead of saving NaNs
+        Checkpoint(out / CHECKPOINT_DIR, extra=grid),
+        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+    ]
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
+    trainer.fit(
+        features,
+        targets,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        initial_epoch=done,
+        callbacks=callbacks,
+        verbose="auto",
+    )
+
+
+def _test_metrics(decoder, dataset, face_sources, encoder, config, out: Path) -> dict | None:
+    """Landmark error and re-identification on the test faces -> ``decoder_metrics.json``."""
+    from speech2face.evaluation.decoder_quality import decoder_quality
+
+    test = gather_faces(
+        dataset, face_sources, "test", encoder, config.frames_per_video, required=False
+    )
+    if test is None:
+        log.info("no test faces in %s or the face sources: no decoder metrics", dataset.root)
+        return None
+    crop = test["face"].shape[1]
+    metrics = decoder_quality(decoder, test, encoder, crop)
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    print(
+        f"test faces: {metrics['faces']} of {metrics['identities']} identities; "
+        f"landmark error {metrics['landmark_error_px']:.2f} px ({crop} px crop); "
+        f"re-identification top-1 {metrics['reid_top1']:.3f} "
+        f"(chance {metrics['reid_chance']:.3f}, real faces {metrics['reid_top1_true_faces']:.3f})"
+    )
+    return metrics
+
+
+# --- faces and targets ----------------------------------------------------------------
 
 
 def gather_faces(
@@ -85,8 +286,7 @@ def gather_faces(
     """
     from speech2face.dataset.face_sources import collect_faces
 
-    fields = ("face", "landmarks", "feature", "identity")
-    parts = [dataset.load(split, fields)] if dataset.index(split) else []
+    parts = [dataset.load(split, FACE_FIELDS)] if dataset.index(split) else []
     for source in face_sources:
         got = collect_faces(
             source,
@@ -95,13 +295,13 @@ def gather_faces(
             frames_per_video,
             size=int(dataset.manifest.get("face_size", CROP_SIZE)),
         )
-        parts.append({k: got[k] for k in fields})
+        parts.append({k: got[k] for k in FACE_FIELDS})
     parts = [p for p in parts if len(p["identity"])]
     if not parts:
         if not required:
             return None
         raise UserError(f"no {split} faces in {dataset.root} or the face sources")
-    return {k: np.concatenate([p[k] for p in parts]) for k in fields}
+    return {k: np.concatenate([p[k] for p in parts]) for k in FACE_FIELDS}
 
 
 def resize_faces(images: np.ndarray, landmarks: np.ndarray, size: int):
@@ -154,141 +354,33 @@ def _identity_head(decoder, vgg_weights: str):
     return fc7
 
 
-def train_decoder(
-    data: str | os.PathLike,
-    out: str | os.PathLike,
-    face_sources=(),
-    config: DecoderConfig | None = None,
-):
-    """Train (or resume) the face decoder; writes ``decoder.keras`` and pictures into ``out``.
+def _save_faces(path: Path, faces: dict, key: str) -> None:
+    """Write the faces to ``path`` atomically, with ``key`` (what they were built from)."""
+    import h5py
 
-    Returns:
-        The trained decoder (:func:`speech2face.models.face_decoder.build_face_decoder`).
-    Raises:
-        UserError: bad dataset, no faces, or a face-encoder mismatch.
-    """
-    import keras
-
-    from speech2face import faces as faces_api
-    from speech2face.evaluation.report import face_grid
-    from speech2face.models.face_decoder import PRESETS, build_face_decoder, mean_landmarks_of
-    from speech2face.training.checkpoint import Checkpoint, restore
-
-    config = config or DecoderConfig()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    dataset = Dataset(data)
-    encoder = faces_api.get_encoder(dataset.face_encoder, config.vggface_weights)
-    cache = out / FACES_FILE
-    if cache.is_file():
-        train = _load_faces(cache)
-    else:
-        train = gather_faces(dataset, face_sources, "train", encoder, config.frames_per_video)
-        _save_faces(cache, train)
-    size = PRESETS[config.preset]["image_size"] if config.preset in PRESETS else 64
-    crop = train["face"].shape[1]
-    mean_path = out / MEAN_FILE
-    if not mean_path.is_file():
-        np.save(mean_path, mean_landmarks_of(train["landmarks"], crop))
-    mean = np.load(mean_path)
-    images, points = resize_faces(train["face"], train["landmarks"], size)
-    textures = texture_targets(images, points, mean * size)
-    targets = {"texture": textures, "landmarks": points / size}
-    print(
-        f"decoder: {len(images)} training faces of {len(set(train['identity']))} identities, "
-        f"{size}x{size} ({config.preset} preset), feature {dataset.feature_dim}-D "
-        f"{dataset.face_encoder}"
-    )
-
-    keras.utils.set_random_seed(config.seed)
-    decoder = build_face_decoder(dataset.feature_dim, mean, config.preset)
-    outputs = {
-        "texture": decoder.get_layer("texture").output,
-        "landmarks": decoder.get_layer("landmarks").output,
-    }
-    losses = {"texture": "mae", "landmarks": "mse"}
-    weights = {"texture": 1.0, "landmarks": config.landmark_weight}
-    if encoder.differentiable:
-        outputs["identity"] = _identity_head(decoder, config.vggface_weights)
-        losses["identity"] = keras.losses.CosineSimilarity()  # = negative cosine
-        weights["identity"] = config.identity_weight
-        targets["identity"] = train["feature"]
-    else:
-        log.info(
-            "identity loss off: the %s face encoder is not differentiable", dataset.face_encoder
-        )
-    trainer = keras.Model(decoder.input, outputs)
-    trainer.compile(keras.optimizers.Adam(config.learning_rate), loss=losses, loss_weights=weights)
-    done = restore(trainer, out / "checkpoint")
-    if done:
-        print(f"resuming after epoch {done}")
-
-    pick = np.linspace(0, len(images) - 1, min(GRID_ROWS, len(images))).astype(int)
-
-    def grid(epoch):
-        pred = decoder.predict(train["feature"][pick], verbose=0)
-        face_grid(
-            {
-                "input face": images[pick],
-                "target texture": textures[pick],
-                "predicted texture": pred["texture"],
-                "rendered face": pred["image"],
-            },
-            out / "grids" / f"epoch_{epoch + 1:03d}.png",
-            landmarks={"predicted texture": pred["landmarks"] * size},
-            row_labels=train["identity"][pick],
-            title=f"face decoder, epoch {epoch + 1}",
-        )
-
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),  # stop with a message instead of saving NaNs
-        Checkpoint(out / "checkpoint", extra=grid),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-    ]
-    if keras.backend.backend() == "tensorflow":
-        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
-    if done < config.epochs:
-        trainer.fit(
-            train["feature"],
-            targets,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            initial_epoch=done,
-            callbacks=callbacks,
-            verbose="auto",
-        )
-    decoder.save(out / DECODER_FILE)
-    info = {
-        "config": asdict(config),
-        "face_encoder": dataset.face_encoder,
-        "feature_dim": dataset.feature_dim,
-        "image_size": size,
-        "faces": len(images),
-        "identity_loss": bool(encoder.differentiable),
-        "dataset": str(Path(data).resolve()),
-    }
-    (out / CONFIG_FILE).write_text(json.dumps(info, indent=1))
-    _test_metrics(decoder, dataset, face_sources, encoder, config, out)
-    return decoder
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        for k, v in faces.items():
+            if v.dtype == object:
+                f.create_dataset(k, data=[str(x) for x in v], dtype=h5py.string_dtype())
+            else:
+                f.create_dataset(k, data=v)
+        f.attrs["key"] = key
+    os.replace(tmp, path)
 
 
-def _test_metrics(decoder, dataset, face_sources, encoder, config, out: Path) -> dict | None:
-    """Landmark error and re-identification on the test faces -> ``decoder_metrics.json``."""
-    from speech2face.evaluation.decoder_quality import decoder_quality
+def _load_faces(path: Path, key: str) -> dict | None:
+    """The faces of a ``faces.h5`` built from ``key``; None when it was built from others."""
+    import h5py
 
-    test = gather_faces(
-        dataset, face_sources, "test", encoder, config.frames_per_video, required=False
-    )
-    if test is None:
-        log.info("no test faces in %s or the face sources: no decoder metrics", dataset.root)
-        return None
-    crop = test["face"].shape[1]
-    metrics = decoder_quality(decoder, test, encoder, crop)
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
-    print(
-        f"test faces: {metrics['faces']} of {metrics['identities']} identities; "
-        f"landmark error {metrics['landmark_error_px']:.2f} px ({crop} px crop); "
-        f"re-identification top-1 {metrics['reid_top1']:.3f} "
-        f"(chance {metrics['reid_chance']:.3f}, real faces {metrics['reid_top1_true_faces']:.3f})"
-    )
-    return metrics
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("key") != key:
+            return None
+        return {
+            k: (
+                np.array([x.decode() for x in f[k][:]], dtype=object)
+                if f[k].dtype.kind == "O"
+                else f[k][:]
+            )
+            for k in f
+        }
