@@ -1,4 +1,9 @@
-"""Shared fixtures: the real sample data in ../shared/data (or $SPEECH2FACE_SAMPLES)."""
+"""Shared fixtures: the real sample data in ../shared/data (or $SPEECH2FACE_SAMPLES).
+
+Tiers: tests marked ``slow`` (real-data integration, more than a second or two each) run in
+the full suite; ``pytest -m "not slow"`` is the fast tier. Without the sample data the tests
+that need it are skipped, except under CI (``CI=1``), where a missing copy is a failure.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,10 @@ def sample_root() -> Path | None:
 def data_dir() -> Path:
     root = sample_root()
     if root is None:
-        pytest.skip("real sample data not found: set SPEECH2FACE_SAMPLES or put shared/data beside")
+        message = "real sample data not found: set SPEECH2FACE_SAMPLES or put shared/data beside"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{message} (CI: the sample data is required)")
+        pytest.skip(message)
     return root
 
 

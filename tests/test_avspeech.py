@@ -40,6 +40,7 @@ def test_parse_rows(tmp_path):
     assert rows == [] and [i for i, _ in bad] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_download_ranges_and_prepare(data_dir, tmp_path):
     served = tmp_path / "www"
     served.mkdir()

@@ -10,6 +10,8 @@ import pytest
 
 from speech2face.cli import main
 
+pytestmark = pytest.mark.slow  # stages end to end on the real clips
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "retrieval_evaluation.ipynb"
 
 

@@ -24,6 +24,7 @@ def test_shapes(preset, size):
     np.testing.assert_allclose(np.asarray(out["landmarks"])[0], MEAN, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_paper_preset_layers():
     model = build_face_decoder(4096, MEAN, "paper")
     assert model.get_layer("f_dec").units == 1000

@@ -22,6 +22,7 @@ def aligned_photos(photos):
     return [(p.parent.name, faces.find_face(faces.read_image(p))) for p in photos]
 
 
+@pytest.mark.slow
 def test_face_in_every_photo(aligned_photos):
     assert len(aligned_photos) >= 30
     missing = [name for name, face in aligned_photos if face is None]
@@ -31,6 +32,7 @@ def test_face_in_every_photo(aligned_photos):
         assert face.landmarks.shape == (68, 2) and face.landmarks.dtype == np.float32
 
 
+@pytest.mark.slow
 def test_landmark_order(aligned_photos):
     for _, face in aligned_photos:
         pts = face.landmarks
@@ -43,6 +45,7 @@ def test_landmark_order(aligned_photos):
         assert abs(eyes_y / 224 - 0.40) < 0.05
 
 
+@pytest.mark.slow
 def test_dlib_verification_accuracy(aligned_photos):
     enc = faces.get_encoder("dlib")
     ids = [name for name, _ in aligned_photos]
@@ -61,6 +64,7 @@ def test_dlib_verification_accuracy(aligned_photos):
     assert accuracy > 0.9
 
 
+@pytest.mark.slow
 def test_encode_without_landmarks_is_close(aligned_photos):
     enc = faces.get_encoder("dlib")
     face = aligned_photos[0][1]
@@ -82,6 +86,7 @@ def test_face_in_clip_frames(data_dir, clip):
     assert np.abs(anchors - align_module.TEMPLATE * 224).max() < 12
 
 
+@pytest.mark.slow
 def test_face_in_every_talking_clip(data_dir):
     clips = sorted(p for p in data_dir.glob("av/*/*") if p.suffix in (".mp4", ".mpg"))
     missing = []
@@ -108,6 +113,7 @@ def _two_faces(aligned_photos):
     return canvas, 320
 
 
+@pytest.mark.slow
 def test_several_faces_policy(aligned_photos):
     canvas, split = _two_faces(aligned_photos)
     found = faces.detect_faces(canvas)
@@ -140,6 +146,7 @@ def test_corrupt_and_truncated_images(tmp_path, photos):
         faces.read_image(tmp_path / "none.jpg")
 
 
+@pytest.mark.slow
 def test_mode_conversions(tmp_path, photos):
     rgb = faces.read_image(photos[2])
     Image.fromarray(rgb).convert("L").save(tmp_path / "gray.png")
@@ -154,6 +161,7 @@ def test_mode_conversions(tmp_path, photos):
     assert faces.to_rgb_uint8(rgb.astype(np.float32) / 255).dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_large_image_is_downscaled_for_detection(photos):
     img = faces.read_image(photos[3])
     big = np.asarray(Image.fromarray(img).resize((4000, 3000)))
@@ -162,6 +170,7 @@ def test_large_image_is_downscaled_for_detection(photos):
     assert face.box[2] - face.box[0] > 300  # box mapped back to the 4000 px frame
 
 
+@pytest.mark.slow
 def test_cnn_detector(photos):
     img = faces.read_image(photos[4])
     hog = faces.detect_faces(img, "hog")

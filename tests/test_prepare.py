@@ -19,6 +19,7 @@ from speech2face import audio
 from speech2face.cli import main
 from speech2face.dataset.reader import Dataset, SegmentBatches
 from speech2face.dataset.sources import folder, voxceleb
+from speech2face.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,7 @@ def dataset(prepared):
     return prepared
 
 
+@pytest.mark.slow
 def test_every_identity_has_segments(dataset, data_dir):
     with open(data_dir / "manifest.csv") as f:
         rows = [r for r in csv.DictReader(f) if r["kind"] == "talking_face"]
@@ -39,6 +41,7 @@ def test_every_identity_has_segments(dataset, data_dir):
     assert dataset.manifest["feature_dim"] == 128 and dataset.face_encoder == "dlib"
 
 
+@pytest.mark.slow
 def test_segments_content(dataset):
     seg = dataset.load("test")
     n = len(seg["identity"])
@@ -57,6 +60,7 @@ def test_segments_content(dataset):
     assert np.all(np.sqrt(np.mean((seg["audio"] / 32767.0) ** 2, axis=1)) > 0.003)
 
 
+@pytest.mark.slow
 def test_long_clip_cut_into_windows(dataset):
     seg = dataset.load("train", fields=("clip", "start", "end"))
     obama2 = sorted(
@@ -65,6 +69,7 @@ def test_long_clip_cut_into_windows(dataset):
     assert obama2 == [0.0, 6.0, 12.0, 18.0, 24.0]  # 30 s -> five 6 s windows
 
 
+@pytest.mark.slow
 def test_batches_are_shuffled_and_repeatable(dataset):
     batches = SegmentBatches(dataset, "train", batch_size=8, seed=3)
     assert len(batches) == len(dataset.index("train")) // 8
@@ -108,6 +113,7 @@ def _segment_keys(out):
     return sorted(zip(seg["clip"], seg["start"], strict=True))
 
 
+@pytest.mark.slow
 def test_kill_and_resume(data_dir, tmp_path):
     clips = sorted((data_dir / "av").glob("vox2_*/*.mp4"))[:6]
     root = tmp_path / "clips"
@@ -137,6 +143,7 @@ def test_kill_and_resume(data_dir, tmp_path):
     assert _segment_keys(out) == expected  # none lost, none duplicated
 
 
+@pytest.mark.slow
 def test_voxceleb_layouts(data_dir, tmp_path):
     side = tmp_path / "vox_side"
     d = side / "id00017" / "abcdefghijk"
@@ -179,10 +186,11 @@ def test_voxceleb_layouts(data_dir, tmp_path):
 def test_manifest_paths_stay_inside(tmp_path):
     csv_path = tmp_path / "manifest.csv"
     csv_path.write_text("path,kind,identity,split\n../../etc/passwd,talking_face,x,train\n")
-    with pytest.raises(Exception, match="leaves the folder"):
+    with pytest.raises(UserError, match="leaves the folder"):
         folder.manifest_clips(csv_path)
 
 
+@pytest.mark.slow
 def test_manifest_json(dataset):
     m = json.loads((dataset.root / "dataset.json").read_text())
     assert m["audio"]["sample_rate"] == 16000 and m["audio"]["n_fft"] == 512

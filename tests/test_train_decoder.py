@@ -5,7 +5,11 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from speech2face.cli import main
+
+pytestmark = pytest.mark.slow  # stages end to end on the real clips
 
 
 def test_train_decoder_resumes_and_reports(prepared, data_dir, tmp_path):

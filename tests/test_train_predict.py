@@ -14,6 +14,8 @@ import pytest
 
 from speech2face.cli import main
 
+pytestmark = pytest.mark.slow  # stages end to end on the real clips
+
 
 @pytest.fixture(scope="module")
 def decoder_run(prepared, tmp_path_factory):

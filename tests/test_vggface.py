@@ -8,37 +8,13 @@ import pytest
 
 from speech2face.errors import UserError
 from speech2face.models import vggface
-
-TINY = dict(input_size=32, width=1 / 16, fc_units=32, classes=10)
-
-
-def _write_published_layout(path, model, rng):
-    """Write random weights the way Keras 2 save_weights wrote keras-vggface's file."""
-    truth = {}
-    with h5py.File(path, "w") as f:
-        names = [layer.name for layer in model.layers]
-        f.attrs["layer_names"] = np.array([n.encode() for n in names])
-        for layer in model.layers:
-            g = f.create_group(layer.name)
-            weight_names = []
-            for w, kind in zip(layer.get_weights(), ("kernel", "bias"), strict=False):
-                wname = f"{layer.name}/{kind}:0"
-                fan_in = np.prod(w.shape[:-1]) if kind == "kernel" else 1
-                scale = np.sqrt(2.0 / fan_in) if kind == "kernel" else 0.01  # He-like, as trained
-                value = (rng.standard_normal(w.shape) * scale).astype(np.float32)
-                g.create_dataset(wname, data=value)
-                weight_names.append(wname.encode())
-                truth[(layer.name, kind)] = value
-            g.attrs["weight_names"] = np.array(weight_names)
-    return truth
+from tests.helpers import TINY_VGGFACE, write_vggface_file
 
 
 def test_every_layer_filled(tmp_path):
-    model = vggface.build_vggface(**TINY)
-    truth = _write_published_layout(
-        tmp_path / vggface.WEIGHTS_FILE, model, np.random.default_rng(0)
-    )
-    fresh = vggface.build_vggface(**TINY)
+    model = vggface.build_vggface(**TINY_VGGFACE)
+    truth = write_vggface_file(tmp_path / vggface.WEIGHTS_FILE, model, np.random.default_rng(0))
+    fresh = vggface.build_vggface(**TINY_VGGFACE)
     filled = vggface.load_weights(fresh, tmp_path / vggface.WEIGHTS_FILE)
     assert tuple(filled) == vggface.WEIGHT_LAYERS and len(filled) == 16
     for name in vggface.WEIGHT_LAYERS:
@@ -52,6 +28,7 @@ def test_every_layer_filled(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_paper_sizes():
     model = vggface.build_vggface()
     assert model.get_layer("fc7").units == 4096 and model.get_layer("fc8").units == 2622
@@ -59,15 +36,15 @@ def test_paper_sizes():
 
 
 def test_missing_file_and_wrong_layout(tmp_path):
-    model = vggface.build_vggface(**TINY)
+    model = vggface.build_vggface(**TINY_VGGFACE)
     with pytest.raises(UserError, match="keras-vggface release"):
         vggface.load_weights(model, tmp_path / "absent.h5")
     with h5py.File(tmp_path / "other.h5", "w") as f:
         f.create_group("dense_1")
     with pytest.raises(UserError, match="layer 'conv1_1' missing"):
         vggface.load_weights(model, tmp_path / "other.h5")
-    big = vggface.build_vggface(**dict(TINY, fc_units=64))
-    _write_published_layout(tmp_path / "big.h5", big, np.random.default_rng(1))
+    big = vggface.build_vggface(**dict(TINY_VGGFACE, fc_units=64))
+    write_vggface_file(tmp_path / "big.h5", big, np.random.default_rng(1))
     with pytest.raises(UserError, match="layer fc6 has shapes"):
         vggface.load_weights(model, tmp_path / "big.h5")
 

@@ -8,16 +8,19 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 
 from speech2face.cli import main
 from speech2face.dataset.reader import Dataset
 from speech2face.models import vggface
-from tests.test_vggface import TINY, _write_published_layout
+from tests.helpers import TINY_VGGFACE, write_vggface_file
+
+pytestmark = pytest.mark.slow  # stages end to end on the real clips
 
 
 def test_vggface_features_identity_loss_and_distillation(data_dir, tmp_path):
     weights = tmp_path / vggface.WEIGHTS_FILE
-    _write_published_layout(weights, vggface.build_vggface(**TINY), np.random.default_rng(0))
+    write_vggface_file(weights, vggface.build_vggface(**TINY_VGGFACE), np.random.default_rng(0))
     assert vggface.architecture_of(weights) == {
         "input_size": 32,
         "width": 1 / 16,

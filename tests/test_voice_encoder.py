@@ -9,6 +9,7 @@ from speech2face.models import load_model
 from speech2face.models.voice_encoder import build_voice_encoder
 
 
+@pytest.mark.slow
 def test_paper_preset_size_and_pooling():
     model = build_voice_encoder(4096, "paper")
     n = model.count_params()
