@@ -10,7 +10,6 @@ recording is tested too. Without Chromium the test skips, except under CI (CI=1)
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -312,5 +311,8 @@ def test_page_in_browser(server, bundle, grid_gallery, data_dir, tmp_path):
     hosts = {u.split("/")[2] for u in web}
     assert hosts == {server.split("/")[2]}, hosts  # offline: nothing but our own server
     assert shot.stat().st_size > 20_000
-    if os.environ.get("SPEECH2FACE_UPDATE_DOCS") == "1":
-        shutil.copy(shot, ROOT / "docs" / "serve.png")
+    if os.environ.get("SPEECH2FACE_UPDATE_DOCS") == "1":  # 256 colours: a third of the bytes
+        from PIL import Image
+
+        with Image.open(shot) as image:
+            image.convert("RGB").quantize(256).save(ROOT / "docs" / "serve.png", optimize=True)
