@@ -22,6 +22,7 @@ import pytest
 import soundfile
 
 from speech2face.errors import UserError
+from tests.helpers import under_ci
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -207,7 +208,7 @@ def server(bundle, grid_gallery, tmp_path_factory):
 def _chromium_or_skip() -> Path:
     if CHROMIUM.is_file():
         return CHROMIUM
-    if os.environ.get("CI"):
+    if under_ci():
         pytest.fail(f"{CHROMIUM} missing under CI: .ci/run installs Debian's chromium")
     pytest.skip(f"{CHROMIUM} missing: apt-get install chromium to run the browser test")
 
