@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,14 @@ class DemoConfig:
         return cls(decoder_epochs=2, voice_steps=4, checkpoint_every=2)
 
 
+def serve_command(out: str | os.PathLike) -> str:
+    """The `speech2face serve` command line for the bundle and dataset of a demo run in ``out``."""
+    out = Path(out)
+    return shlex.join(
+        ["speech2face", "serve", "--model", str(out / "bundle"), "--data", str(out / "dataset")]
+    )
+
+
 def _test_voices(data: Path) -> list[tuple[str, Path]]:
     """(identity, voice file) of every test-split talking-face clip."""
     from speech2face.dataset.sources.folder import manifest_clips
@@ -45,7 +54,9 @@ def run_demo(
     data: str | os.PathLike | None = None,
     config: DemoConfig | None = None,
 ) -> dict:
-    """Run the demo; returns {"metrics", "seconds", "report", "summary"}.
+    """Run the demo; returns {"metrics", "seconds", "report", "summary", "serve"}.
+
+    Its last line printed is the `speech2face serve` command for the bundle it trained.
 
     Raises:
         UserError: no sample data (and no download possible), or no talking-face clips in
@@ -93,8 +104,10 @@ def run_demo(
         "seconds": seconds,
         "report": str(out / "report"),
         "summary": lines,
+        "serve": serve_command(out),
     }
     (out / "demo.json").write_text(
         json.dumps({k: v for k, v in result.items() if k != "metrics"}, indent=1)
     )
+    print(f"web demo: {result['serve']}")
     return result

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import under_ci
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,7 +30,7 @@ def data_dir() -> Path:
     root = sample_root()
     if root is None:
         message = "real sample data not found: set SPEECH2FACE_SAMPLES or put shared/data beside"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        if under_ci():
             pytest.fail(f"{message} (CI: the sample data is required)")
         pytest.skip(message)
     return root

@@ -48,6 +48,8 @@ def test_demo_outputs(demo_run, data_dir):
     assert len(metrics["craniofacial"]) == 13
     html = (demo_run / "report" / "index.html").read_text()
     assert "chance" in html and "faces.png" in html
+    serve = json.loads((demo_run / "demo.json").read_text())["serve"]
+    assert serve.startswith("speech2face serve --model ") and str(demo_run / "bundle") in serve
 
 
 def test_bundle_predicts_from_cli(demo_run, data_dir, tmp_path):

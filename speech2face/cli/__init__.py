@@ -11,7 +11,7 @@ import logging
 import sys
 
 from speech2face import __version__
-from speech2face.cli import data_commands, result_commands, training_commands
+from speech2face.cli import data_commands, result_commands, serve_commands, training_commands
 from speech2face.cli.data_commands import add_prepare_arguments
 from speech2face.cli.training_commands import add_train_arguments
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"speech2face {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (data_commands, training_commands, result_commands):
+    for module in (data_commands, training_commands, result_commands, serve_commands):
         module.register(sub)
     return parser
 

@@ -1,0 +1,504 @@
+"""`speech2face serve`: a web page (Gradio) that turns a recorded or uploaded voice into a face.
+
+The page takes a microphone recording or any audio/video file and shows the compressed
+spectrogram of its first 6 s window, the face each system predicts, the voice-pitch reading
+(median F0, with the pitch-gender threshold when the bundle's dataset gives one) and, with a
+dataset, the nearest identities of its gallery beside their real faces.
+
+Each system is a :class:`Predictor` (waveform -> face), all made by :func:`load_predictors`,
+the one place where a system plugs in. Everything a request needs is built before the server
+starts and only read afterwards, so several users at once cannot mix results; Gradio's queue
+runs their requests one at a time (one CPU-bound model).
+
+Gradio is imported only inside :func:`build_app`, so ``import speech2face`` and
+``speech2face --help`` stay fast. The page runs offline on the given host: analytics and
+telemetry are off and the default theme uses the fonts shipped with Gradio (no CDN).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from speech2face import audio
+from speech2face.errors import UserError
+
+log = logging.getLogger(__name__)
+
+HOST, PORT = "127.0.0.1", 7860  # where `speech2face serve` listens by default
+MIN_SECONDS = 0.5  # shorter recordings are refused
+MAX_SECONDS = 600.0  # longer ones too (10 min: 100 windows of 6 s)
+PITCH_SECONDS = 30.0  # median F0 is read on the first 30 s (pyin: ~0.1 s per second of audio)
+PITCH_SEGMENTS_PER_GENDER = 12  # train segments per gender that fit the pitch threshold
+NEAREST = 5  # identities shown from the gallery
+FACE_PIXELS = 224  # faces are drawn this large on the page (the decoder's 64 px scaled up)
+MAX_UPLOAD = "1gb"  # Gradio refuses larger uploads before they reach the handler
+OFFLINE_ENV = {  # set before Gradio is imported: nothing leaves the machine
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "HF_HUB_OFFLINE": "1",
+}
+
+Progress = Callable[[float, str], None]  # (fraction done in [0, 1], what is being done)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """One voice-to-face system shown on the page.
+
+    Attributes:
+        name: the label of its face picture.
+        predict: ``predict(waveform, progress) -> (face, feature)``: a (n,) float32 16 kHz
+            waveform of any length -> an (S, S, 3) uint8 face and, when the system predicts
+            a face feature (the dataset's face feature space, which the gallery search
+            needs), that (dim,) float32 vector, else None. ``progress(fraction, text)``
+            reports the windows done.
+        feature_dim: the size of that face feature (None: the system predicts none).
+        trained_on: the dataset folder the system was trained on, when known.
+    """
+
+    name: str
+    predict: Callable[[np.ndarray, Progress], tuple[np.ndarray, np.ndarray | None]]
+    feature_dim: int | None = None
+    trained_on: str | None = None
+
+
+def speech2face_predictor(model) -> Predictor:
+    """The predictor of a loaded :class:`speech2face.Speech2Face` bundle.
+
+    As ``model.predict``: the waveform is cut into 6 s windows (a shorter one is
+    loop-padded), the face features of the windows are averaged and the face decoder renders
+    the mean. Here the windows go one at a time, so the page can show progress.
+    """
+
+    def predict(wave: np.ndarray, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
+        windows = audio.windows(np.asarray(wave, np.float32))
+        features = []
+        for i, window in enumerate(windows):
+            progress(i / len(windows), f"Speech2Face: 6 s window {i + 1} of {len(windows)}")
+            features.append(model.features(window[None])[0])
+        feature = np.mean(features, axis=0).astype(np.float32)
+        return model.render(feature[None])[0], feature
+
+    return Predictor(
+        "Speech2Face", predict, int(model.config["feature_dim"]), model.config.get("dataset")
+    )
+
+
+def load_predictors(bundle: str | os.PathLike) -> list[Predictor]:
+    """Every system the page shows, in order: the one place where a system plugs in.
+
+    Args:
+        bundle: a Speech2Face bundle folder (`speech2face train`).
+    Returns:
+        [Speech2Face predictor].
+    Raises:
+        UserError: the bundle cannot be loaded.
+    """
+    from speech2face import Speech2Face
+
+    predictors = [speech2face_predictor(Speech2Face.load(bundle))]
+    # Wav2Pix plugs in here once the package can load its runs: add `--wav2pix RUN` in
+    # speech2face/cli/serve_commands.py, pass it to this function and append
+    # Predictor("Wav2Pix", predict), where `predict` cuts the waveform into the generator's
+    # 1 s windows, renders one face per window (or from the mean embedding) and returns
+    # (face, None): its 128-D embedding is not a face feature, so it takes no part in the
+    # gallery search. The page gives every predictor its own picture.
+    return predictors
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """The identities of a dataset as a retrieval gallery, each with one real face.
+
+    Attributes:
+        identities: (N,) identity names, sorted.
+        features: (N, dim) float32 per-identity mean face features of the segments.
+        faces: (N, 224, 224, 3) uint8 aligned face crops, one segment per identity.
+        root: the dataset folder.
+    """
+
+    identities: list[str]
+    features: np.ndarray
+    faces: np.ndarray
+    root: Path
+
+    @classmethod
+    def from_dataset(cls, dataset, split: str | None = None) -> Gallery:
+        """Build the gallery of a :class:`speech2face.dataset.reader.Dataset` (a split, or all).
+
+        Raises:
+            UserError: the dataset has no segments in that split.
+        """
+        rows = dataset.index(split)
+        if not rows:
+            raise UserError(f"{dataset.root}: no segments in split {split or 'any'!r}")
+        seg = dataset.read(rows, ("identity", "feature"))
+        ids = np.asarray(seg["identity"])
+        names = sorted(set(ids))
+        means = np.stack([seg["feature"][ids == n].mean(0) for n in names]).astype(np.float32)
+        first = [rows[int(np.flatnonzero(ids == n)[0])] for n in names]
+        faces = dataset.read(first, ("face",))["face"]
+        return cls(names, means, faces, Path(dataset.root))
+
+    def nearest(self, feature: np.ndarray, k: int = NEAREST) -> list[tuple[str, float, np.ndarray]]:
+        """The k identities whose mean face feature is nearest to a (dim,) face feature.
+
+        Returns:
+            [(identity, cosine similarity, (224, 224, 3) uint8 face)], most similar first.
+        Raises:
+            ValueError: the feature's dimension differs from the gallery's.
+        """
+        from speech2face.evaluation.retrieval import distances
+
+        feature = np.asarray(feature, np.float32).reshape(1, -1)
+        if feature.shape[1] != self.features.shape[1]:
+            raise ValueError(
+                f"{feature.shape[1]}-D face feature, the gallery of {self.root} holds "
+                f"{self.features.shape[1]}-D features"
+            )
+        cos = 1.0 - distances(feature, self.features, "cosine")[0]
+        order = np.argsort(-cos, kind="stable")[:k]
+        return [(self.identities[i], float(cos[i]), self.faces[i]) for i in order]
+
+
+@dataclass(frozen=True)
+class PitchThreshold:
+    """The voice-pitch gender baseline: median F0 above ``hz`` reads as "F", else "M".
+
+    Attributes:
+        hz: the threshold in Hz. segments: train segments it was fitted on. root: dataset.
+    """
+
+    hz: float
+    segments: int
+    root: Path
+
+    @classmethod
+    def fit(
+        cls, dataset, per_gender: int = PITCH_SEGMENTS_PER_GENDER, seed: int = 0
+    ) -> PitchThreshold | None:
+        """Fit on up to ``per_gender`` train segments of each gender (seeded choice).
+
+        The threshold best separating their median F0 (as in `evaluate`'s pitch baseline).
+        Returns None when the train split lacks voices of either gender.
+        """
+        from speech2face.dataset.shards import decode_audio
+        from speech2face.evaluation.attributes import best_threshold, median_f0
+
+        rows = dataset.index("train")
+        if not rows:
+            return None
+        genders = np.asarray(dataset.read(rows, ("gender",))["gender"])
+        rng = np.random.default_rng(seed)
+        chosen = []
+        for gender in ("M", "F"):
+            idx = np.flatnonzero(genders == gender)
+            if not idx.size:
+                return None
+            chosen += sorted(rng.choice(idx, min(per_gender, idx.size), replace=False))
+        seg = dataset.read([rows[i] for i in chosen], ("audio", "gender"))
+        f0 = np.array([median_f0(w) for w in decode_audio(seg["audio"])])
+        return cls(best_threshold(f0, seg["gender"]), len(chosen), Path(dataset.root))
+
+
+def read_voice(
+    path: str | os.PathLike, name: str | None = None, max_seconds: float = MAX_SECONDS
+) -> np.ndarray:
+    """Read an uploaded or recorded file as a waveform fit for the page.
+
+    Args:
+        path: any audio or video file FFmpeg reads.
+        name: the file name shown in messages (default: the file's own name).
+        max_seconds: longest accepted recording.
+    Returns:
+        (n,) float32 16 kHz waveform, MIN_SECONDS <= n / 16000 <= max_seconds.
+    Raises:
+        UserError: one line naming the file and the cause: not media (FFmpeg cannot open
+            it), no audio track, too long, too short, or silent (RMS below the silence
+            threshold of `prepare`, ``SegmentConfig.min_rms``).
+    """
+    from speech2face.dataset.segments import SegmentConfig
+
+    path = Path(path)
+    name = name or path.name
+    seconds = _probe(path, name)
+    if seconds is not None and seconds > max_seconds + 1:  # refused before decoding
+        raise _too_long(name, seconds, max_seconds)
+    try:
+        wave = audio.load_audio(path)
+    except UserError as exc:
+        raise UserError(str(exc).replace(str(path), name)) from None
+    seconds = wave.size / audio.SAMPLE_RATE
+    if seconds > max_seconds:
+        raise _too_long(name, seconds, max_seconds)
+    if seconds < MIN_SECONDS:
+        raise UserError(f"{name}: too short ({seconds:.2f} s; at least {MIN_SECONDS} s of speech)")
+    level, silence = audio.rms(wave), SegmentConfig.min_rms
+    if level < silence:
+        raise UserError(f"{name}: silent (RMS {level:.5f}, below the threshold {silence})")
+    return wave
+
+
+def _too_long(name: str, seconds: float, max_seconds: float) -> UserError:
+    return UserError(f"{name}: too long ({seconds / 60:.1f} min; at most {max_seconds / 60:g} min)")
+
+
+def _probe(path: Path, name: str) -> float | None:
+    """Duration in seconds from the container header (None if it does not say).
+
+    Raises:
+        UserError: FFmpeg cannot open the file, or it has no audio track.
+    """
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError):
+        raise UserError(f"{name}: not an audio or video file (FFmpeg cannot read it)") from None
+    with container:
+        if not container.streams.audio:
+            raise UserError(f"{name}: no audio track (not an audio or video file with sound)")
+        return container.duration / av.time_base if container.duration else None
+
+
+def pitch_reading(wave: np.ndarray, threshold: PitchThreshold | None) -> str:
+    """A line of Markdown: the median F0 (Hz) of the voiced frames of the first PITCH_SECONDS
+    of a 16 kHz waveform, and the gender the pitch alone gives when a threshold is known."""
+    from speech2face.evaluation.attributes import median_f0
+
+    head = wave[: int(PITCH_SECONDS * audio.SAMPLE_RATE)]
+    where = f" of the first {PITCH_SECONDS:g} s" if head.size < wave.size else ""
+    f0 = median_f0(head)
+    if not np.isfinite(f0):
+        return f"**Voice pitch**: no voiced frames found{where} (median F0 undefined)."
+    text = f"**Voice pitch**: median F0{where} {f0:.0f} Hz"
+    if threshold is None:
+        return text + " (no pitch-gender threshold: no dataset with train voices of both genders)."
+    gender = "F" if f0 > threshold.hz else "M"
+    return (
+        f"{text} -> **{gender}** by pitch alone (F above {threshold.hz:.0f} Hz, the threshold "
+        f"fitted on {threshold.segments} train segments of `{threshold.root.name}`)."
+    )
+
+
+def spectrogram_picture(wave: np.ndarray, title: str) -> np.ndarray:
+    """(H, W, 3) uint8 picture of the compressed spectrogram of a (96000,) window."""
+    from PIL import Image
+
+    from speech2face.evaluation.report import plot_spectrogram
+
+    with tempfile.TemporaryDirectory(prefix="speech2face-serve-") as tmp:
+        path = plot_spectrogram(audio.spectrogram(wave), Path(tmp) / "spectrogram.png", title)
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+
+
+@dataclass
+class Result:
+    """What the page shows for one input (fresh for every request).
+
+    Attributes:
+        message: Markdown: what was read, or the one-line error.
+        spectrogram: (H, W, 3) uint8 picture, or None.
+        faces: one (S, S, 3) uint8 face (or None) per predictor, in order.
+        pitch: Markdown line, or "".
+        nearest: [((224, 224, 3) uint8 face, caption)] of the gallery's nearest identities.
+    """
+
+    message: str
+    spectrogram: np.ndarray | None = None
+    faces: list = field(default_factory=list)
+    pitch: str = ""
+    nearest: list = field(default_factory=list)
+
+
+def analyse(
+    path: str | os.PathLike | None,
+    predictors: list[Predictor],
+    gallery: Gallery | None = None,
+    threshold: PitchThreshold | None = None,
+    progress: Progress | None = None,
+    max_seconds: float = MAX_SECONDS,
+) -> Result:
+    """Everything the page shows for one file; bad input gives a message, never a traceback.
+
+    Args:
+        path: the uploaded or recorded file (None: nothing given yet).
+        predictors: from :func:`load_predictors`.
+        gallery, threshold: optional, from the dataset.
+        progress: ``progress(fraction, text)``.
+    Returns:
+        A :class:`Result`; on bad input only its message is set (the other outputs empty).
+    """
+    empty = [None] * len(predictors)
+    if path is None:
+        return Result("Record your voice or upload an audio or video file.", faces=empty)
+    name = Path(path).name
+    try:
+        wave = read_voice(path, name, max_seconds)
+    except UserError as exc:
+        return Result(f"**Cannot use this input**: {exc}", faces=empty)
+    progress = progress or (lambda fraction, text: None)
+    try:
+        windows = audio.windows(wave)
+        seconds = wave.size / audio.SAMPLE_RATE
+        faces, feature = [], None
+        for predictor in predictors:
+            face, feat = predictor.predict(wave, progress)
+            faces.append(face)
+            feature = feat if feature is None else feature
+        progress(1.0, "voice pitch")
+        padded = " (loop-padded)" if seconds < audio.CLIP_SECONDS else ""
+        result = Result(
+            f"**{name}**: {seconds:.1f} s of audio -> {len(windows)} window(s) of 6 s{padded}",
+            spectrogram_picture(windows[0], f"{name}: compressed spectrogram, first 6 s window"),
+            faces,
+            pitch_reading(wave, threshold),
+        )
+        if gallery is not None and feature is not None:
+            result.nearest = [
+                (face, f"{identity} {cos:.2f}") for identity, cos, face in gallery.nearest(feature)
+            ]
+        return result
+    except Exception as exc:  # the page shows one line; the log keeps the traceback
+        log.exception("%s: prediction failed", name)
+        return Result(f"**Prediction failed** for {name}: {type(exc).__name__}: {exc}", faces=empty)
+
+
+def build_app(
+    predictors: list[Predictor],
+    gallery: Gallery | None = None,
+    threshold: PitchThreshold | None = None,
+):
+    """The Gradio page (a ``gradio.Blocks``, queued one request at a time).
+
+    Raises:
+        UserError: Gradio is not installed (``pip install 'speech2face[web]'``).
+    """
+    os.environ.update(OFFLINE_ENV)
+    try:
+        import gradio as gr
+    except ImportError:
+        raise UserError("the web demo needs Gradio: pip install 'speech2face[web]'") from None
+
+    def run(path, progress=gr.Progress()):  # noqa: B008 (Gradio's way to ask for a bar)
+        result = analyse(
+            path, predictors, gallery, threshold, lambda f, text: progress(f, desc=text)
+        )
+        return [
+            result.message,
+            result.spectrogram,
+            *result.faces,
+            result.pitch,
+            result.nearest or None,
+        ]
+
+    with gr.Blocks(title="Speech2Face", analytics_enabled=False) as app:
+        gr.Markdown(
+            "# Speech2Face: a face from a voice\n"
+            "Record your voice or upload any audio or video file (0.5 s to 10 min). Longer "
+            "recordings are cut into 6 s windows whose face features are averaged."
+        )
+        with gr.Row():
+            with gr.Column():
+                microphone = gr.Audio(
+                    sources=["microphone"], type="filepath", label="record", elem_id="microphone"
+                )
+                upload = gr.File(label="or upload a file", type="filepath", elem_id="upload")
+            with gr.Column():
+                message = gr.Markdown(elem_id="message")
+                pitch = gr.Markdown(elem_id="pitch")
+        with gr.Row():
+            spectrogram = gr.Image(
+                label="compressed spectrogram",
+                format="png",
+                interactive=False,
+                buttons=["download", "fullscreen"],  # no "share": nothing leaves the machine
+                height=FACE_PIXELS + 60,
+                scale=3,
+                elem_id="spectrogram",
+            )
+            faces = [
+                gr.Image(
+                    label=f"face predicted by {p.name}",
+                    format="png",
+                    interactive=False,
+                    buttons=["download", "fullscreen"],
+                    height=FACE_PIXELS + 60,
+                    elem_id=f"face-{i}",
+                    elem_classes=["face"],
+                )
+                for i, p in enumerate(predictors)
+            ]
+        nearest = gr.Gallery(
+            label=f"nearest identities of {gallery.root.name}" if gallery else "",
+            visible=gallery is not None,
+            format="png",
+            columns=NEAREST,
+            height=FACE_PIXELS + 60,
+            buttons=["download", "fullscreen"],
+            elem_id="nearest",
+        )
+        outputs = [message, spectrogram, *faces, pitch, nearest]
+        upload.upload(run, upload, outputs)
+        microphone.stop_recording(run, microphone, outputs)
+    return app.queue(default_concurrency_limit=1)
+
+
+def serve(
+    bundle: str | os.PathLike,
+    data: str | os.PathLike | None = None,
+    host: str = HOST,
+    port: int = PORT,
+    split: str | None = None,
+) -> None:
+    """Load everything, then serve the page until interrupted (`speech2face serve`).
+
+    Args:
+        bundle: Speech2Face bundle folder. data: optional dataset folder for the gallery.
+        host, port: where to listen. split: the gallery's split (default: every identity).
+    Raises:
+        UserError: bad bundle or dataset, features of different sizes, Gradio missing.
+    """
+    from speech2face.dataset.reader import Dataset
+    from speech2face.dataset.shards import MANIFEST
+
+    predictors = load_predictors(bundle)
+    gallery = None
+    if data is not None:
+        dataset = Dataset(data)
+        for p in predictors:
+            if p.feature_dim not in (None, dataset.feature_dim):
+                raise UserError(
+                    f"{p.name} predicts {p.feature_dim}-D face features, {data} holds "
+                    f"{dataset.feature_dim}-D {dataset.face_encoder} features"
+                )
+        gallery = Gallery.from_dataset(dataset, split)
+        log.info("gallery: %d identities of %s", len(gallery.identities), data)
+    threshold = None
+    trained_on = [p.trained_on for p in predictors if p.trained_on]
+    for root in (*trained_on, data):  # the bundle's own dataset first
+        if root and Path(root, MANIFEST).is_file():
+            threshold = PitchThreshold.fit(Dataset(root))
+            if threshold is not None:
+                log.info("pitch threshold %.0f Hz from %s", threshold.hz, root)
+                break
+    app = build_app(predictors, gallery, threshold)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up probes
+    print(f"Speech2Face web demo on http://{host}:{port}  (Ctrl+C to stop)", flush=True)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        max_file_size=MAX_UPLOAD,
+        footer_links=["api", "settings"],
+        css=f".face img {{width: {FACE_PIXELS}px; height: {FACE_PIXELS}px; object-fit: contain}}",
+    )
