@@ -4,7 +4,8 @@
 
     speech2face.prepare("data/clips", "runs/dataset")                    # clips -> dataset
     speech2face.train_decoder("runs/dataset", "runs/decoder")            # feature -> face
-    speech2face.train("runs/dataset", "runs/decoder", "runs/bundle")     # voice -> feature
+    speech2face.pretrain("data/speech", "runs/pretrain")                 # voice -> speaker
+    speech2face.train("runs/dataset", "runs/decoder", "runs/bundle", init="runs/pretrain")
     speech2face.evaluate("runs/dataset", "runs/bundle", "runs/report")   # metrics + pictures
     image, feature = speech2face.load_model("runs/bundle").predict("voice.wav")
 
@@ -14,7 +15,7 @@ imports neither Keras, TensorFlow nor dlib.
 
 __version__ = "0.1.0"
 
-_API = ("prepare", "train_decoder", "train", "evaluate", "load_model", "Speech2Face")
+_API = ("prepare", "train_decoder", "pretrain", "train", "evaluate", "load_model", "Speech2Face")
 __all__ = ["__version__", *_API]
 
 

@@ -23,7 +23,15 @@ from dataclasses import fields
 
 from speech2face.inference import Speech2Face
 
-__all__ = ["prepare", "train_decoder", "train", "evaluate", "load_model", "Speech2Face"]
+__all__ = [
+    "prepare",
+    "train_decoder",
+    "pretrain",
+    "train",
+    "evaluate",
+    "load_model",
+    "Speech2Face",
+]
 
 
 def _options(stage: str, given: dict, *classes) -> list[dict]:
@@ -99,6 +107,31 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
     return run(data, output, list(faces), DecoderConfig(**options))
 
 
+def pretrain(sources, output: str | os.PathLike, **config) -> dict:
+    """Pretrain (or resume) the voice encoder as a speaker classifier on voice-only speech.
+
+    Args:
+        sources: one or a list of: manifest CSVs (rows of kind ``speech``), folders
+            ``<speaker>/<file>`` of recordings, dataset folders from :func:`prepare`
+            (their train split, labelled by identity).
+        output: the run folder that ``train(..., init=output)`` starts from.
+        **config: fields of :class:`~speech2face.training.config.PretrainConfig` (preset,
+            steps, batch_size, learning_rate, beta_1, epsilon, hop_seconds, splits,
+            augment, checkpoint_every, seed).
+    Returns:
+        {"speakers", "windows", "heldout_windows", "heldout_accuracy", "chance"}.
+    Raises:
+        TypeError: an unknown option.
+        UserError: an unreadable source or fewer than 2 speakers.
+    """
+    from speech2face.training.config import PretrainConfig
+    from speech2face.training.pretrain import pretrain as run
+
+    (options,) = _options("pretrain", config, PretrainConfig)
+    sources = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
+    return run(sources, output, PretrainConfig(**options))
+
+
 def train(
     data: str | os.PathLike, decoder: str | os.PathLike, output: str | os.PathLike, **config
 ) -> Speech2Face:
@@ -109,9 +142,10 @@ def train(
         decoder: a run folder of :func:`train_decoder`.
         output: the bundle folder (what :func:`load_model` reads), with its checkpoint,
             ``history.csv`` and TensorBoard logs.
-        **config: fields of :class:`~speech2face.training.config.TrainConfig` (preset,
-            batch_size, epochs, steps, learning_rate, decay_steps, decay_rate, beta_1,
-            epsilon, lambda1, lambda2, temperature, checkpoint_every, num_gpu, seed,
+        **config: fields of :class:`~speech2face.training.config.TrainConfig` (recipe,
+            preset, batch_size, epochs, steps, learning_rate, decay_steps, decay_rate,
+            beta_1, epsilon, lambda1, lambda2, temperature, cosine_weight, augment,
+            precise_bn, init, fit_segments, checkpoint_every, num_gpu, seed,
             vggface_weights).
     Returns:
         The trained model, loaded from the bundle written into ``output``.
@@ -133,24 +167,31 @@ def evaluate(
     model: str | os.PathLike,
     output: str | os.PathLike,
     *,
-    split: str = "test",
+    split: str | None = None,
 ) -> dict:
-    """Run every evaluation protocol of a bundle on one split of a dataset.
+    """Run every evaluation protocol of a bundle on the held-out splits of a dataset.
 
-    Retrieval recall@1/2/5/10 (two galleries, three distances, chance K/N), feature
-    similarity, gender agreement beside the voice-pitch baseline (dlib features),
-    craniofacial correlations and the landmark-detection ratio.
+    Each held-out split is a protocol: ``test`` (unseen identities, Speech2Face) and
+    ``test_seen`` (seen identities, unseen speech, Wav2Pix; a dataset prepared with
+    ``split_mode="both"`` or ``"seen"``). On each: retrieval recall@1/2/5/10 (two galleries,
+    three distances, chance K/N), feature similarity and spread, gender agreement beside
+    the voice-pitch baseline and the majority rate (dlib features), craniofacial
+    correlations and the landmark-detection ratio. Beside them, the fit on the training
+    split (recall@1 of its own segments; a collapse to one face is flagged).
 
     Args:
         data: a dataset folder. model: a bundle folder from :func:`train`.
-        output: the report folder: ``metrics.json``, ``faces.png``, ``recall.png``,
-            ``index.html``.
-        split: the split to evaluate.
+        output: the report folder: ``metrics.json``, ``faces_<split>.png``,
+            ``recall_<split>.png``, ``index.html``.
+        split: one split only (``test``, ``test_seen`` or ``train``); None: every
+            held-out split.
     Returns:
-        The metrics (the content of ``output/metrics.json``);
-        :func:`speech2face.evaluation.summary.summary_lines` prints them.
+        {"face_encoder", "recipe", "fit", "protocols": {split: metrics}} (the content of
+        ``output/metrics.json``); :func:`speech2face.evaluation.summary.summary_lines`
+        prints them.
     Raises:
-        UserError: an empty split, or a bundle whose features do not match the dataset.
+        UserError: an empty split, no held-out split, or a bundle whose features do not
+            match the dataset.
     """
     from speech2face.evaluation.evaluate import evaluate as run
 

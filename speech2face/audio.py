@@ -136,6 +136,37 @@ def load_audio(
     return np.clip(wave, -1.0, 1.0)
 
 
+def duration(path: str | os.PathLike) -> float:
+    """Length in seconds of the speech of a media file, from its header when it has one.
+
+    A silent video is measured by its sidecar ``<stem>.wav``; a header without a duration
+    (some streams) falls back to decoding.
+
+    Raises:
+        AudioError: as :func:`load_audio` (missing, empty, undecodable, no audio).
+    """
+    import av  # PyAV
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        load_audio(path)  # raises the one-line error for a missing, empty or folder path
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                sidecar = find_sidecar(path)
+                if sidecar is None:
+                    raise AudioError(f"{path}: no audio stream, and no sidecar")
+                return duration(sidecar)
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                return float(stream.duration * stream.time_base)
+            if container.duration is not None:
+                return container.duration / 1_000_000  # microseconds (av.time_base)
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise AudioError(f"{path}: cannot decode ({exc.__class__.__name__}: {exc})") from None
+    return load_audio(path).size / SAMPLE_RATE
+
+
 def loop_pad(wave: np.ndarray, seconds: float = CLIP_SECONDS, sr: int = SAMPLE_RATE) -> np.ndarray:
     """Repeat a short waveform until it lasts ``seconds``; cut a longer one (Speech2Face §3.1).
 

@@ -46,3 +46,15 @@ def prepared(data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("dataset")
     prepare(folder.manifest_clips(data_dir / "manifest.csv"), out, PrepareConfig(workers=2))
     return Dataset(out)
+
+
+@pytest.fixture(scope="session")
+def decoder_run(prepared, tmp_path_factory):
+    """A face decoder trained for one epoch on ``prepared`` (enough for the voice side)."""
+    from speech2face.cli import main
+
+    out = tmp_path_factory.mktemp("decoder")
+    assert (
+        main(["train-decoder", "--data", str(prepared.root), "-o", str(out), "--epochs", "1"]) == 0
+    )
+    return out

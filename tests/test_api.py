@@ -16,7 +16,8 @@ HEAVY = ("keras", "tensorflow", "jax", "dlib", "cv2", "h5py")
 def test_import_is_light():
     code = (
         "import sys, speech2face\n"
-        "names = [speech2face.prepare, speech2face.train_decoder, speech2face.train,\n"
+        "names = [speech2face.prepare, speech2face.train_decoder, speech2face.pretrain,\n"
+        "         speech2face.train,\n"
         "         speech2face.evaluate, speech2face.load_model, speech2face.Speech2Face]\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
@@ -29,6 +30,7 @@ def test_public_names():
         "__version__",
         "prepare",
         "train_decoder",
+        "pretrain",
         "train",
         "evaluate",
         "load_model",
@@ -46,6 +48,7 @@ def test_public_names():
         (lambda: speech2face.prepare("no/such", "out", segment=None), "segment"),
         (lambda: speech2face.train_decoder("no/such", "out", epoch=3), "epoch"),
         (lambda: speech2face.train("no/such", "dec", "out", lr=0.1), "lr"),
+        (lambda: speech2face.pretrain("no/such", "out", epochs=3), "epochs"),
     ],
 )
 def test_unknown_option_is_a_type_error(call, bad):

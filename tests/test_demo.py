@@ -27,12 +27,16 @@ def test_demo_outputs(demo_run, data_dir):
         "dataset/dataset.json",
         "decoder/decoder.keras",
         "decoder/decoder_metrics.json",  # computed by the train_decoder stage itself
+        "pretrain/voice_encoder.weights.h5",
+        "pretrain/pretrain.json",
         "bundle/bundle.json",
         "bundle/voice_encoder.weights.h5",
         "report/metrics.json",
         "report/index.html",
-        "report/faces.png",
-        "report/recall.png",
+        "report/faces_test.png",
+        "report/recall_test.png",
+        "report/faces_test_seen.png",
+        "report/recall_test_seen.png",
     ):
         assert (demo_run / path).is_file(), path
     from speech2face.dataset.sources.folder import manifest_clips
@@ -41,13 +45,23 @@ def test_demo_outputs(demo_run, data_dir):
     predictions = sorted((demo_run / "predictions").glob("*.png"))
     assert len(predictions) == len(test_clips) == 10  # one per test-split talking-face clip
     metrics = json.loads((demo_run / "report" / "metrics.json").read_text())
-    assert metrics["identities"] == 9
-    seg = metrics["retrieval"]["segment"]
-    assert seg["chance"]["1"] == pytest.approx(1 / seg["gallery_size"])
-    assert set(metrics["gender"]) >= {"decoded_face_from_voice", "voice_pitch_baseline"}
-    assert len(metrics["craniofacial"]) == 13
+    assert set(metrics["protocols"]) == {"test", "test_seen"}  # both protocols
+    unseen, seen = metrics["protocols"]["test"], metrics["protocols"]["test_seen"]
+    assert unseen["identities"] == 9 and seen["identities"] == 18  # the train identities
+    for m in (unseen, seen):
+        seg = m["retrieval"]["segment"]
+        assert seg["chance"]["1"] == pytest.approx(1 / seg["gallery_size"])
+        assert set(m["gender"]) >= {
+            "decoded_face_from_voice",
+            "voice_pitch_baseline",
+            "majority_baseline",
+        }
+        assert len(m["craniofacial"]) == 13
+    assert metrics["fit"]["segments"] >= 20 and "collapsed" in metrics["fit"]
+    bundle = json.loads((demo_run / "bundle" / "bundle.json").read_text())
+    assert bundle["train"]["recipe"] == "dlib" and bundle["train"]["init"]
     html = (demo_run / "report" / "index.html").read_text()
-    assert "chance" in html and "faces.png" in html
+    assert "chance" in html and "faces_test_seen.png" in html and "training split" in html
     serve = json.loads((demo_run / "demo.json").read_text())["serve"]
     assert serve.startswith("speech2face serve --model ") and str(demo_run / "bundle") in serve
 

@@ -53,3 +53,19 @@ def test_full_loss_weights_and_terms():
     no_vgg = losses.Speech2FaceLoss((W, B))
     assert set(no_vgg.terms(VF, VS)) == {"f_dec", "norm"}  # dlib: no fc8, no distillation
     assert [f.__name__ for f in no_vgg.metrics()] == ["f_dec_term", "norm_term"]
+
+
+def test_standardized_loss_terms():
+    mean = RNG.normal(size=16).astype(np.float32)
+    std = RNG.uniform(0.5, 2.0, size=16).astype(np.float32)
+    loss = losses.StandardizedLoss(mean, std, cosine_weight=0.5)
+    zf, zs = (VF - mean) / std, (VS - mean) / std
+    terms = {k: np.asarray(v) for k, v in loss.terms(VF, VS).items()}
+    np.testing.assert_allclose(terms["mse"], ((zf - zs) ** 2).mean(-1), rtol=1e-5)
+    a = zf / np.linalg.norm(zf, axis=-1, keepdims=True)
+    b = zs / np.linalg.norm(zs, axis=-1, keepdims=True)
+    np.testing.assert_allclose(terms["cosine"], 0.5 * ((a - b) ** 2).sum(-1), rtol=1e-4)
+    # the mean face is not a minimum any more: predicting it costs the spread of the targets
+    at_mean = np.asarray(loss(VF, np.broadcast_to(mean, VF.shape)))
+    assert at_mean > 0.5 and float(np.asarray(loss(VF, VF))) < 1e-6
+    assert [f.__name__ for f in loss.metrics()] == ["mse_term", "cosine_term"]

@@ -197,3 +197,21 @@ def test_manifest_json(dataset):
     assert sum(s["segments"] for s in m["shards"]) == len(dataset.index())
     assert all(len(s["sha256"]) == 64 for s in m["shards"])
     assert m["counts"]["train"]["identities"] == 18 and m["counts"]["test"]["identities"] == 9
+
+
+def test_augmentation_is_a_seeded_shift_and_gain():
+    from speech2face.dataset.reader import MAX_GAIN_DB, augment_waveforms
+
+    wave = np.random.default_rng(0).uniform(-0.1, 0.1, 96000).astype(np.float32)
+    waves = np.stack([wave, wave * 0.5])
+    a = augment_waveforms(waves, np.random.default_rng([3, 1, 7]))
+    b = augment_waveforms(waves, np.random.default_rng([3, 1, 7]))
+    np.testing.assert_array_equal(a, b)  # a pure function of the batch's seed
+    assert a.shape == waves.shape and a.dtype == np.float32
+    for row, src in zip(a, waves, strict=True):
+        gain = np.abs(row).max() / np.abs(src).max()
+        assert 10 ** (-MAX_GAIN_DB / 20) - 1e-3 <= gain <= 10 ** (MAX_GAIN_DB / 20) + 1e-3
+        # the circular cross-correlation peaks at the shift; the row is that shift, scaled
+        shift = int(np.argmax(np.fft.irfft(np.fft.rfft(row) * np.conj(np.fft.rfft(src)))))
+        np.testing.assert_allclose(row, np.roll(src, shift) * gain, atol=1e-6)
+    assert not np.allclose(a, augment_waveforms(waves, np.random.default_rng([3, 1, 8])))

@@ -17,15 +17,6 @@ from speech2face.cli import main
 pytestmark = pytest.mark.slow  # stages end to end on the real clips
 
 
-@pytest.fixture(scope="module")
-def decoder_run(prepared, tmp_path_factory):
-    out = tmp_path_factory.mktemp("decoder")
-    assert (
-        main(["train-decoder", "--data", str(prepared.root), "-o", str(out), "--epochs", "1"]) == 0
-    )
-    return out
-
-
 def _weights(bundle):
     from speech2face.models import load_parts
 

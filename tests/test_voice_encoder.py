@@ -48,3 +48,22 @@ def test_small_any_length_and_round_trip(tmp_path):
 def test_unknown_preset():
     with pytest.raises(ValueError, match="unknown voice encoder preset"):
         build_voice_encoder(128, "large")
+
+
+def test_feature_scale_round_trip(tmp_path):
+    from speech2face.models.voice_encoder import FeatureScale
+
+    rng = np.random.default_rng(1)
+    mean, std = rng.normal(size=8), rng.uniform(0.1, 1.0, size=8)
+    model = build_voice_encoder(8, "small", feature_scale=(mean, std))
+    layer = model.get_layer("feature_scale")
+    assert not layer.trainable_weights  # frozen: only the network before it trains
+    z = rng.normal(size=(3, 8)).astype(np.float32)
+    v = np.asarray(layer(z))
+    np.testing.assert_allclose(v, z * std + mean, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer.standardize(v)), z, rtol=1e-4, atol=1e-5)
+    model.save(tmp_path / "v.keras")
+    loaded = load_model(tmp_path / "v.keras").get_layer("feature_scale")
+    np.testing.assert_allclose(loaded.mean, mean.astype(np.float32))
+    with pytest.raises(ValueError, match="std > 0"):
+        FeatureScale(mean, -std)

@@ -10,6 +10,7 @@ from speech2face.dataset.build import PrepareConfig
 from speech2face.dataset.segments import SegmentConfig
 from speech2face.dataset.shards import FAILURES, MANIFEST
 from speech2face.dataset.sources import SOURCE_TYPES, SourceConfig
+from speech2face.dataset.splits import SPLIT_MODES
 
 
 def _cmd_spectrogram(args) -> int:
@@ -54,6 +55,25 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         source,
         "test_fraction",
         "share of identities in the test split when the source has none",
+        type=float,
+    )
+    config_option(
+        p,
+        "--split-mode",
+        source,
+        "split_mode",
+        "evaluation protocol of the splits: identity (unseen identities, Speech2Face), seen "
+        "(every identity's clips cut by time into train and test_seen: seen identities, unseen "
+        "speech, Wav2Pix) or both (test identities unseen, train identities' speech held out)",
+        choices=SPLIT_MODES,
+    )
+    config_option(
+        p,
+        "--holdout-fraction",
+        source,
+        "holdout_fraction",
+        "seen/both: share of each clip's speech held out as test_seen (cut on a 6 s window "
+        "when the clip is long enough)",
         type=float,
     )
     config_option(

@@ -71,15 +71,21 @@ def register(sub) -> None:
     p = sub.add_parser(
         "evaluate",
         help="retrieval, similarity, gender, craniofacial and landmark-detection metrics",
-        description="Evaluate a bundle on one split of a dataset: recall@K (two galleries, "
-        "chance rows), feature similarity, gender agreement beside the voice-pitch baseline, "
-        "craniofacial correlations and the landmark-detection ratio. Writes metrics.json, "
-        "faces.png, recall.png and index.html.",
+        description="Evaluate a bundle on the held-out splits of a dataset, one protocol each "
+        "(test: unseen identities; test_seen: seen identities, unseen speech): recall@K (two "
+        "galleries, chance rows), feature similarity and spread, gender agreement beside the "
+        "voice-pitch baseline and the majority rate, craniofacial correlations and the "
+        "landmark-detection ratio; and the fit on the training split. Writes metrics.json, "
+        "faces_<split>.png, recall_<split>.png and index.html.",
     )
     p.add_argument("--data", required=True, help="dataset folder")
     p.add_argument("--model", required=True, help="bundle folder")
     p.add_argument("-o", "--output", required=True, help="report folder")
-    p.add_argument("--split", default="test", help="split to evaluate (default test)")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="one split only (test, test_seen or train); default: every held-out split",
+    )
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(

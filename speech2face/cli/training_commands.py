@@ -1,11 +1,11 @@
-"""CLI training stages: `train-decoder` and `train`."""
+"""CLI training stages: `train-decoder`, `pretrain` and `train`."""
 
 from __future__ import annotations
 
 import argparse
 
 from speech2face.cli.options import config_option, config_options
-from speech2face.training.config import DecoderConfig, TrainConfig
+from speech2face.training.config import RECIPES, DecoderConfig, PretrainConfig, TrainConfig
 
 
 def _cmd_train_decoder(args) -> int:
@@ -24,6 +24,17 @@ def _cmd_train(args) -> int:
 
     api.train(args.data, args.decoder, args.output, **config_options(args, TrainConfig))
     print(f"bundle: {args.output}  (use it with `speech2face predict --model {args.output}`)")
+    return 0
+
+
+def _cmd_pretrain(args) -> int:
+    from speech2face import api
+
+    figures = api.pretrain(args.sources, args.output, **config_options(args, PretrainConfig))
+    print(
+        f"pretrained on {figures['windows']} windows of {figures['speakers']} speakers: "
+        f"{args.output}  (use it with `speech2face train --init {args.output}`)"
+    )
     return 0
 
 
@@ -66,6 +77,55 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     config_option(
         p,
+        "--recipe",
+        config,
+        "recipe",
+        "loss and target scale: paper (the Speech2Face loss on raw features, tuned for "
+        "VGG-Face), dlib (standardised targets, squared error + normalised distance), or "
+        "auto (paper for vggface datasets, dlib for dlib ones)",
+        choices=RECIPES,
+    )
+    config_option(
+        p,
+        "--cosine-weight",
+        config,
+        "cosine_weight",
+        "dlib recipe: weight of the normalised distance",
+        type=float,
+    )
+    config_option(
+        p,
+        "--init",
+        config,
+        "init",
+        "start from the voice encoder of a `speech2face pretrain` run (same --preset)",
+    )
+    config_option(
+        p,
+        "--augment",
+        config,
+        "augment",
+        "random circular time shift and gain of each 6 s segment",
+        action=argparse.BooleanOptionalAction,
+    )
+    config_option(
+        p,
+        "--precise-bn",
+        config,
+        "precise_bn",
+        "re-estimate BatchNorm statistics over the training split after training",
+        action=argparse.BooleanOptionalAction,
+    )
+    config_option(
+        p,
+        "--fit-segments",
+        config,
+        "fit_segments",
+        "training segments on which recall@1 is logged every checkpoint",
+        type=int,
+    )
+    config_option(
+        p,
         ["--num_gpu", "--num-gpu"],
         config,
         "num_gpu",
@@ -103,6 +163,41 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     _add_common(p, config)
 
 
+def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `pretrain`: sources and the fields of PretrainConfig."""
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="voice-only speakers: a manifest CSV (rows of kind speech), a folder "
+        "<speaker>/<file>, or a dataset folder from `prepare` (its train split)",
+    )
+    p.add_argument("-o", "--output", required=True, help="run folder to write (or resume)")
+    config = PretrainConfig
+    config_option(p, "--preset", config, "preset", "voice encoder size", choices=["small", "paper"])
+    config_option(p, "--steps", config, "steps", "training steps", type=int)
+    config_option(p, "--batch-size", config, "batch_size", "windows per step", type=int)
+    config_option(
+        p, "--lr", config, "learning_rate", "Adam learning rate", type=float, metavar="LR"
+    )
+    config_option(p, "--hop-seconds", config, "hop_seconds", "hop between 6 s windows", type=float)
+    config_option(
+        p, "--splits", config, "splits", "manifest rows of these splits (comma-separated)"
+    )
+    config_option(
+        p,
+        "--augment",
+        config,
+        "augment",
+        "random circular time shift and gain",
+        action=argparse.BooleanOptionalAction,
+    )
+    config_option(
+        p, "--checkpoint-every", config, "checkpoint_every", "steps between checkpoints", type=int
+    )
+    config_option(p, "--seed", config, "seed", "random seed", type=int)
+
+
 def register(sub) -> None:
     """Add this module's subcommands to the `speech2face` parser."""
     p = sub.add_parser(
@@ -116,11 +211,24 @@ def register(sub) -> None:
     p.set_defaults(func=_cmd_train_decoder)
 
     p = sub.add_parser(
+        "pretrain",
+        help="pretrain the voice encoder as a speaker classifier on voice-only recordings",
+        description="Train the voice encoder (Table 1) with a softmax over speakers on "
+        "voice-only recordings (e.g. LibriSpeech, VCTK), the usual route to a voice embedding; "
+        "`speech2face train --init OUTPUT` then starts from it. Writes the encoder, "
+        "speakers.json, pretrain.json (held-out speaker accuracy) and history.csv; rerun to "
+        "resume.",
+    )
+    add_pretrain_arguments(p)
+    p.set_defaults(func=_cmd_pretrain)
+
+    p = sub.add_parser(
         "train",
         help="train the voice encoder with the frozen face decoder (Speech2Face)",
         description="Train the Speech2Face voice encoder on a dataset's train split with the "
-        "paper's loss and optimiser; writes a bundle (voice encoder, face decoder, mean "
-        "landmarks, config) that predict/evaluate load. Rerun to resume exactly.",
+        "paper's optimiser and the recipe's loss (--recipe); writes a bundle (voice encoder, "
+        "face decoder, mean landmarks, config) that predict/evaluate load. Rerun to resume "
+        "exactly.",
     )
     add_train_arguments(p)
     p.set_defaults(func=_cmd_train)

@@ -195,8 +195,13 @@ def write_manifest(
         for ident, split, gender in zip(
             info["identity"], info["split"], info["gender"], strict=True
         ):
-            entry = identities.setdefault(ident, {"split": split, "gender": gender, "segments": 0})
+            entry = identities.setdefault(
+                ident, {"split": split, "gender": gender, "segments": 0, "splits": {}}
+            )
             entry["segments"] += 1
+            entry["splits"][split] = entry["splits"].get(split, 0) + 1
+            if split == "train":  # an identity with held-out speech is a training identity
+                entry["split"] = split
         infos[-1]["seconds"] = info["seconds"]
     tmp = out / (shards.FAILURES + ".tmp")
     with open(tmp, "w", newline="") as f:
@@ -205,11 +210,11 @@ def write_manifest(
         writer.writerows(failures)
     os.replace(tmp, out / shards.FAILURES)
     counts = {}
-    for split in sorted({e["split"] for e in identities.values()}):
-        members = [e for e in identities.values() if e["split"] == split]
+    for split in sorted({s for e in identities.values() for s in e["splits"]}):
+        members = [e for e in identities.values() if split in e["splits"]]
         counts[split] = {
             "identities": len(members),
-            "segments": sum(e["segments"] for e in members),
+            "segments": sum(e["splits"][split] for e in members),
         }
     manifest = {
         "format": 1,

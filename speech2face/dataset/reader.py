@@ -58,9 +58,21 @@ class Dataset:
         self._index = None
 
     def identities(self, split: str | None = None) -> list[str]:
-        """Sorted identity names, optionally of one split."""
+        """Sorted identity names, optionally those with segments in one split.
+
+        With held-out speech (split mode ``seen``/``both``) an identity has segments in
+        ``train`` and in ``test_seen``.
+        """
         ids = self.manifest["identities"]
-        return sorted(k for k, v in ids.items() if split is None or v["split"] == split)
+        return sorted(
+            k
+            for k, v in ids.items()
+            if split is None or split in v.get("splits", {v["split"]: v["segments"]})
+        )
+
+    def splits(self) -> list[str]:
+        """The splits that hold segments, e.g. ["test", "test_seen", "train"]."""
+        return sorted(self.manifest["counts"])
 
     def index(self, split: str | None = None) -> list[tuple[int, int]]:
         """(shard number, row) of every segment, optionally of one split, in storage order."""
@@ -109,6 +121,28 @@ class Dataset:
         return self.read(self.index(split), fields)
 
 
+MAX_GAIN_DB = 6.0  # augmentation: random gain in [-6, +6] dB, a level range of real recordings
+
+
+def augment_waveforms(waves: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random circular time shift and gain of each waveform; the 6 s input stays 6 s.
+
+    A segment of a short clip is the clip repeated (the paper's loop padding), so a circular
+    shift shows the same speech from another start; for a window of a long clip it moves the
+    cut. The gain is uniform in decibels within +-:data:`MAX_GAIN_DB`, clipped to [-1, 1].
+
+    Args:
+        waves: (B, N) float32 waveforms in [-1, 1]. rng: the batch's random generator.
+    Returns:
+        (B, N) float32, a new array.
+    """
+    waves = np.asarray(waves, np.float32)
+    shifts = rng.integers(0, waves.shape[1], len(waves))
+    gains = 10.0 ** (rng.uniform(-MAX_GAIN_DB, MAX_GAIN_DB, len(waves)) / 20.0)
+    out = np.stack([np.roll(w, s) for w, s in zip(waves, shifts, strict=True)])
+    return np.clip(out * gains[:, None].astype(np.float32), -1.0, 1.0)
+
+
 class SegmentBatches:
     """Shuffled batches of one split, in the ``keras.utils.PyDataset`` protocol.
 
@@ -120,6 +154,9 @@ class SegmentBatches:
         batch_size: segments per batch; the last short batch is dropped when
             ``drop_last`` (default) so every step has the same shape.
         fields: which fields a batch holds.
+        augment: apply :func:`augment_waveforms` to ``audio``, with a generator seeded by
+            (seed, epoch, batch index), so an augmented batch is still a pure function of
+            the step and the seed.
     Yields (``__getitem__``):
         dict of arrays: ``audio`` becomes float32 (B, 96000) waveforms.
     """
@@ -133,6 +170,7 @@ class SegmentBatches:
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = True,
+        augment: bool = False,
     ):
         self.dataset = dataset
         self.rows = dataset.index(split)
@@ -143,6 +181,7 @@ class SegmentBatches:
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        self.augment = augment
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -163,6 +202,9 @@ class SegmentBatches:
         batch = self.dataset.read(rows, self.fields)
         if "audio" in batch:
             batch["audio"] = decode_audio(batch["audio"])
+            if self.augment:
+                rng = np.random.default_rng([self.seed, self.epoch, i])
+                batch["audio"] = augment_waveforms(batch["audio"], rng)
         return batch
 
     def on_epoch_end(self) -> None:

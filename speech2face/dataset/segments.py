@@ -77,7 +77,8 @@ def clip_segments(clip: Clip, config: SegmentConfig, encoder) -> tuple[list[dict
     info = video.video_info(clip.media)
     if info is None:
         return [], [(clip.key, "video", "no video stream")]
-    offset = clip.start or 0.0
+    # the first sample load_audio returned, so that start/end are exact sample times
+    offset = round((clip.start or 0.0) * audio.SAMPLE_RATE) / audio.SAMPLE_RATE
     segments, rejections = [], []
     for a, b in segment_spans(wave.size, config.hop_seconds):
         piece = wave[a:b]

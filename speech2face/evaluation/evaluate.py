@@ -1,8 +1,12 @@
-"""`speech2face evaluate`: every protocol on one split of a dataset, metrics.json + pictures.
+"""`speech2face evaluate`: every protocol on the held-out splits, metrics.json + pictures.
 
-Protocols: retrieval (§4.1, two galleries, three distances, chance rows), feature
-similarity, gender agreement beside the voice-pitch baseline, craniofacial correlations
-(Table 2), and Wav2Pix's landmark-detection ratio on faces rendered from voices.
+Each held-out split is a protocol (:data:`speech2face.dataset.splits.PROTOCOLS`): ``test``
+holds unseen identities (Speech2Face), ``test_seen`` unseen speech of training identities
+(Wav2Pix). On each: retrieval (§4.1, two galleries, three distances, chance rows), feature
+similarity and spread, gender agreement beside the voice-pitch baseline and the majority
+rate, craniofacial correlations (Table 2), and Wav2Pix's landmark-detection ratio on faces
+rendered from voices. Beside them, the fit on the training split itself: a model that does
+not retrieve its own training segments is broken, whatever the test numbers say.
 """
 
 from __future__ import annotations
@@ -45,81 +49,189 @@ def landmark_detection_ratio(images: np.ndarray) -> float:
     return found / max(1, len(crops))
 
 
-def gender_agreement(
-    dataset: Dataset, split_data: dict, pred: np.ndarray, rendered: np.ndarray, encoder
-) -> dict:
-    """Gender of faces decoded from voices vs the truth, with the pitch baseline."""
-    train = dataset.load("train", ("feature", "gender", "audio"))
-    keep = np.isin(train["gender"], ["M", "F"])
-    clf = attributes.gender_classifier(train["feature"][keep], train["gender"][keep])
-    truth = split_data["gender"]
-    known = np.isin(truth, ["M", "F"])
-    crops = rendered_to_crops(rendered)
-    rendered_feats = encoder.encode(crops)
-    f0_train = np.array([attributes.median_f0(w) for w in decode_audio(train["audio"][keep])])
-    threshold = attributes.best_threshold(f0_train, train["gender"][keep])
-    f0_test = np.array([attributes.median_f0(w) for w in decode_audio(split_data["audio"])])
-
-    def acc(labels):
-        return float(np.mean(np.asarray(labels)[known] == truth[known])) if known.any() else None
-
-    return {
-        "n": int(known.sum()),
-        "majority_baseline": float(max(np.mean(truth[known] == g) for g in "MF"))
-        if known.any()
-        else None,
-        "decoded_face_from_voice": acc(clf.predict(rendered_feats)),
-        "predicted_feature": acc(clf.predict(pred)),
-        "true_face_feature": acc(clf.predict(split_data["feature"])),
-        "voice_pitch_baseline": acc(attributes.pitch_gender(f0_test, threshold)),
-        "pitch_threshold_hz": threshold,
-    }
+COLLAPSE_DEG = 2.0  # predictions closer than this to their centroid: one face for all voices
+FIT_SEGMENTS = 256  # training segments evaluated for the fit figure (a seeded subset)
 
 
-def evaluate(
-    data: str | os.PathLike, bundle: str | os.PathLike, out: str | os.PathLike, split: str = "test"
-) -> dict:
-    """Run every protocol; write ``metrics.json``, pictures and ``index.html`` into ``out``.
+class GenderJudge:
+    """Gender from face features and from voice pitch, both fitted on the train split.
 
-    Returns:
-        The metrics dict (also in ``out/metrics.json``).
-    Raises:
-        UserError: empty split, or a bundle whose features do not match the dataset.
+    The classifier is a logistic regression on the train split's true face features; the
+    pitch threshold is the median-F0 cut that best separates the train split's voices.
+
+    Args:
+        dataset: the dataset (its train split must hold both genders).
+        encoder: the dlib face encoder, to describe rendered faces.
     """
-    from speech2face.evaluation import report
-    from speech2face.inference import Speech2Face
 
-    dataset = Dataset(data)
-    model = Speech2Face.load(bundle)
+    def __init__(self, dataset: Dataset, encoder):
+        train = dataset.load("train", ("feature", "gender", "audio"))
+        keep = np.isin(train["gender"], ["M", "F"])
+        self.classifier = attributes.gender_classifier(
+            train["feature"][keep], train["gender"][keep]
+        )
+        f0 = np.array([attributes.median_f0(w) for w in decode_audio(train["audio"][keep])])
+        self.threshold = attributes.best_threshold(f0, train["gender"][keep])
+        self.encoder = encoder
+
+    def agreement(self, split_data: dict, pred, from_voice, from_face) -> dict:
+        """Gender agreement with the truth of every route, beside the two baselines.
+
+        Args:
+            split_data: the split's segments ("gender", "audio", "feature").
+            pred: (N, dim) predicted features. from_voice, from_face: (N, S, S, 3) faces
+                rendered from the predicted and from the true features.
+        """
+        truth = split_data["gender"]
+        known = np.isin(truth, ["M", "F"])
+
+        def acc(labels):
+            if not known.any():
+                return None
+            return float(np.mean(np.asarray(labels)[known] == truth[known]))
+
+        def of_faces(images):
+            return self.classifier.predict(self.encoder.encode(rendered_to_crops(images)))
+
+        f0 = np.array([attributes.median_f0(w) for w in decode_audio(split_data["audio"])])
+        return {
+            "n": int(known.sum()),
+            "majority_baseline": float(max(np.mean(truth[known] == g) for g in "MF"))
+            if known.any()
+            else None,
+            "decoded_face_from_voice": acc(of_faces(from_voice)),
+            "predicted_feature": acc(self.classifier.predict(pred)),
+            "decoded_face_from_true_feature": acc(of_faces(from_face)),
+            "true_face_feature": acc(self.classifier.predict(split_data["feature"])),
+            "voice_pitch_baseline": acc(attributes.pitch_gender(f0, self.threshold)),
+            "pitch_threshold_hz": self.threshold,
+        }
+
+
+def _check(model, dataset: Dataset, bundle, data) -> None:
     if int(model.config["feature_dim"]) != dataset.feature_dim:
         raise UserError(
             f"{bundle} predicts {model.config['feature_dim']}-D features, "
             f"{data} holds {dataset.feature_dim}-D {dataset.face_encoder} features"
         )
+
+
+def fit_figures(model, dataset: Dataset, limit: int = FIT_SEGMENTS, seed: int = 0) -> dict:
+    """How well the model retrieves its own training segments (inference mode).
+
+    Returns:
+        {"segments", "identities", "recall1_segment", "recall1_identity" (cosine), "chance_*",
+        "spread_deg" of the predictions and "true_spread_deg" of the true features,
+        "angle_deg" predicted vs true, "collapsed": spread below :data:`COLLAPSE_DEG`}.
+    """
+    rows = dataset.index("train")
+    pick = sorted(np.random.default_rng(seed).permutation(len(rows))[:limit])
+    seg = dataset.read([rows[i] for i in pick], ("audio", "feature", "identity"))
+    pred = _predict_features(model, seg["audio"])
+    r = retrieval.retrieval(pred, seg["feature"], seg["identity"], ks=(1,))
+    spread = retrieval.spread(pred)["mean"]
+    return {
+        "segments": int(len(pred)),
+        "identities": int(len(set(seg["identity"]))),
+        "recall1_segment": r["segment"]["recall"]["cosine"][1],
+        "chance_segment": r["segment"]["chance"][1],
+        "recall1_identity": r["identity"]["recall"]["cosine"][1],
+        "chance_identity": r["identity"]["chance"][1],
+        "spread_deg": spread,
+        "true_spread_deg": retrieval.spread(seg["feature"])["mean"],
+        "angle_deg": retrieval.similarity(pred, seg["feature"])["angle_deg"]["mean"],
+        "collapsed": bool(spread < COLLAPSE_DEG),
+    }
+
+
+def evaluate_split(model, dataset: Dataset, split: str, judge: GenderJudge | None):
+    """Every protocol on one split. Returns (metrics, segments, faces from voice, from face).
+
+    Raises:
+        UserError: the split has no segments.
+    """
+    from speech2face.dataset.splits import PROTOCOLS
+
     seg = dataset.load(split)
     if not len(seg["identity"]):
-        raise UserError(f"{data}: no segments in split {split!r}")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    encoder = faces.get_encoder(dataset.face_encoder) if dataset.face_encoder == "dlib" else None
+        raise UserError(f"{dataset.root}: no segments in split {split!r}")
     pred = _predict_features(model, seg["audio"])
     from_voice = _decode(model, pred)
     from_face = _decode(model, seg["feature"])
     metrics = {
         "split": split,
+        "protocol": PROTOCOLS.get(split, split),
         "segments": int(len(pred)),
         "identities": int(len(set(seg["identity"]))),
         "face_encoder": dataset.face_encoder,
         "retrieval": retrieval.retrieval(pred, seg["feature"], seg["identity"]),
         "similarity": retrieval.similarity(pred, seg["feature"]),
+        "spread": {
+            "predicted_deg": retrieval.spread(pred),
+            "true_deg": retrieval.spread(seg["feature"]),
+        },
         "craniofacial": craniofacial.correlations(from_voice["landmarks"], from_face["landmarks"]),
         "landmark_detection_ratio": {
             "from_voice": landmark_detection_ratio(from_voice["image"]),
             "from_true_feature": landmark_detection_ratio(from_face["image"]),
         },
     }
-    if encoder is not None:
-        metrics["gender"] = gender_agreement(dataset, seg, pred, from_voice["image"], encoder)
+    if judge is not None:
+        metrics["gender"] = judge.agreement(seg, pred, from_voice["image"], from_face["image"])
+    return metrics, seg, from_voice["image"], from_face["image"]
+
+
+def held_out_splits(dataset: Dataset) -> list[str]:
+    """The dataset's held-out splits that name a protocol, in the order of PROTOCOLS."""
+    from speech2face.dataset.splits import PROTOCOLS
+
+    return [s for s in PROTOCOLS if s in dataset.splits()]
+
+
+def evaluate(
+    data: str | os.PathLike,
+    bundle: str | os.PathLike,
+    out: str | os.PathLike,
+    split: str | None = None,
+) -> dict:
+    """Evaluate a bundle; write ``metrics.json``, pictures and ``index.html`` into ``out``.
+
+    Args:
+        data: dataset folder. bundle: bundle folder. out: report folder.
+        split: one split (``test``, ``test_seen``, ``train``), or None for every held-out
+            split of the dataset (one protocol each).
+    Returns:
+        {"face_encoder", "protocols": {split: metrics}, "fit": :func:`fit_figures`}, also
+        in ``out/metrics.json``.
+    Raises:
+        UserError: an empty or unknown split, no held-out split, or a bundle whose features
+            do not match the dataset.
+    """
+    from speech2face.evaluation import report
+    from speech2face.inference import Speech2Face
+
+    dataset = Dataset(data)
+    model = Speech2Face.load(bundle)
+    _check(model, dataset, bundle, data)
+    splits = [split] if split else held_out_splits(dataset)
+    if not splits:
+        raise UserError(f"{data}: no held-out split (test or test_seen) to evaluate")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    judge = None
+    if dataset.face_encoder == "dlib" and len(dataset.identities("train")):
+        judge = GenderJudge(dataset, faces.get_encoder("dlib"))
+    metrics = {
+        "face_encoder": dataset.face_encoder,
+        "bundle": str(Path(bundle).resolve()),
+        "recipe": model.config.get("train", {}).get("recipe", "paper"),
+        "fit": fit_figures(model, dataset) if dataset.index("train") else None,
+        "protocols": {},
+    }
+    for name in splits:
+        result, seg, from_voice, from_face = evaluate_split(model, dataset, name, judge)
+        metrics["protocols"][name] = result
+        report.write_pictures(out, result, seg, from_voice, from_face)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    report.write_report(out, metrics, seg, from_voice["image"], from_face["image"])
+    (out / "index.html").write_text(report.html_report(metrics))
     return metrics

@@ -137,15 +137,21 @@ def recall_curves(metrics: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def write_report(
+def write_pictures(
     out: Path, metrics: dict, seg: dict, from_voice: np.ndarray, from_face: np.ndarray
-) -> Path:
-    """Pictures (faces grid, recall curves) and ``index.html`` for an evaluation."""
+) -> list[Path]:
+    """The pictures of one protocol: ``faces_<split>.png`` and ``recall_<split>.png``.
+
+    Args:
+        metrics: the split's metrics (:func:`speech2face.evaluation.evaluate.evaluate_split`).
+        seg: the split's segments; from_voice, from_face: (N, S, S, 3) rendered faces.
+    """
     from speech2face.dataset.shards import decode_audio
 
+    split = metrics["split"]
     ids = seg["identity"]
     first = [int(np.flatnonzero(ids == name)[0]) for name in sorted(set(ids))]
-    face_grid(
+    faces = face_grid(
         {
             "voice (spectrogram)": np.stack(
                 [spectrogram_thumbnail(decode_audio(seg["audio"][i])) for i in first]
@@ -154,21 +160,19 @@ def write_report(
             "decoded from true feature": from_face[first],
             "decoded from voice": from_voice[first],
         },
-        out / "faces.png",
+        out / f"faces_{split}.png",
         row_labels=ids[first],
-        title="voice -> predicted face, beside the true face (one segment per test identity)",
+        title=f"{metrics.get('protocol', split)}: voice -> predicted face, beside the true "
+        "face (one segment per identity)",
     )
-    recall_curves(metrics, out / "recall.png")
-    (out / "index.html").write_text(html_report(metrics))
-    return out / "index.html"
+    return [faces, recall_curves(metrics, out / f"recall_{split}.png")]
 
 
-def html_report(metrics: dict) -> str:
-    """A self-contained HTML page of the metrics, with faces.png and recall.png."""
+def _protocol_html(m: dict) -> str:
     from html import escape
 
     rows = []
-    for gallery, r in metrics["retrieval"].items():
+    for gallery, r in m["retrieval"].items():
         for metric, rec in r["recall"].items():
             cells = "".join(f"<td>{v:.3f}</td>" for v in rec.values())
             rows.append(
@@ -178,37 +182,75 @@ def html_report(metrics: dict) -> str:
         rows.append(
             f"<tr class=c><td>{gallery} (N={r['gallery_size']})</td><td>chance</td>{chance}</tr>"
         )
-    ks = "".join(f"<th>R@{k}</th>" for k in next(iter(metrics["retrieval"].values()))["chance"])
+    ks = "".join(f"<th>R@{k}</th>" for k in next(iter(m["retrieval"].values()))["chance"])
     sim = "".join(
         f"<tr><td>{escape(k)}</td><td>{v['mean']:.3f}</td><td>{v['std']:.3f}</td></tr>"
-        for k, v in metrics["similarity"].items()
+        for k, v in m["similarity"].items()
     )
+    if "spread" in m:
+        sp = m["spread"]
+        sim += (
+            f"<tr><td>spread of predictions (deg to centroid)</td>"
+            f"<td>{sp['predicted_deg']['mean']:.3f}</td><td>{sp['predicted_deg']['std']:.3f}</td>"
+            f"</tr><tr class=c><td>spread of true features</td>"
+            f"<td>{sp['true_deg']['mean']:.3f}</td><td>{sp['true_deg']['std']:.3f}</td></tr>"
+        )
     cran = "".join(
         f"<tr><td>{escape(k)}</td><td>{v['r']:.3f}</td><td>{v['p']:.3g}</td></tr>"
-        for k, v in metrics["craniofacial"].items()
+        for k, v in m["craniofacial"].items()
     )
     gender = ""
-    if "gender" in metrics:
+    if "gender" in m:
         cells = []
-        for k, v in metrics["gender"].items():
+        for k, v in m["gender"].items():
             shown = f"{v:.3f}" if isinstance(v, float) else v
-            cells.append(f"<tr><td>{escape(k)}</td><td>{shown}</td></tr>")
-        gender = "<h2>Gender agreement</h2><table>" + "".join(cells) + "</table>"
-    ldr = metrics["landmark_detection_ratio"]
+            baseline = " class=c" if "baseline" in k else ""
+            cells.append(f"<tr{baseline}><td>{escape(k)}</td><td>{shown}</td></tr>")
+        gender = "<h3>Gender agreement</h3><table>" + "".join(cells) + "</table>"
+    ldr = m["landmark_detection_ratio"]
+    split = escape(m["split"])
+    return f"""<h2>{escape(m.get("protocol", m["split"]))}: split {split}</h2>
+<p>{m["segments"]} voice segments of {m["identities"]} identities.</p>
+<img src="faces_{split}.png" style="max-width:100%">
+<h3>Retrieval (Speech2Face §4.1)</h3><table><tr><th>gallery</th><th>distance</th>{ks}</tr>
+{"".join(rows)}</table><img src="recall_{split}.png" style="max-width:100%">
+<h3>Feature similarity (predicted vs true)</h3><table><tr><th></th><th>mean</th><th>std</th></tr>
+{sim}</table>{gender}
+<h3>Craniofacial measures (Table 2): Pearson r, voice-decoded vs face-decoded</h3>
+<table><tr><th>measure</th><th>r</th><th>p</th></tr>{cran}</table>
+<h3>Landmark-detection ratio (Wav2Pix)</h3><p>faces decoded from voice:
+{ldr["from_voice"]:.3f}; from the true feature: {ldr["from_true_feature"]:.3f}</p>"""
+
+
+def _fit_html(fit: dict | None) -> str:
+    if not fit:
+        return ""
+    alarm = (
+        '<p style="color:#c00;font-weight:bold">predictions collapsed: angle spread '
+        f"{fit['spread_deg']:.2f} deg &lt; 2 deg (one face for every voice)</p>"
+        if fit["collapsed"]
+        else ""
+    )
+    return f"""<h2>Fit on the training split</h2>{alarm}
+<p>{fit["segments"]} training segments of {fit["identities"]} identities, through the model
+in inference mode: recall@1 {fit["recall1_segment"]:.3f} (chance {fit["chance_segment"]:.3f}),
+identity recall@1 {fit["recall1_identity"]:.3f} (chance {fit["chance_identity"]:.3f}); spread of
+the predictions {fit["spread_deg"]:.1f} deg (true features {fit["true_spread_deg"]:.1f} deg);
+angle predicted vs true {fit["angle_deg"]:.1f} deg.</p>"""
+
+
+def html_report(metrics: dict) -> str:
+    """A self-contained HTML page of an evaluation (:func:`evaluate`'s metrics): the fit on
+    the training split, then one section per protocol with its pictures."""
+    from html import escape
+
+    sections = "".join(_protocol_html(m) for m in metrics["protocols"].values())
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>speech2face report</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:auto}}td,th{{padding:2px 8px}}
 tr.c{{color:#777;font-style:italic}}table{{border-collapse:collapse}}
 tr:nth-child(even){{background:#f3f3f3}}</style></head><body>
-<h1>Speech2Face evaluation: {metrics["split"]} split</h1>
-<p>{metrics["segments"]} voice segments of {metrics["identities"]} identities;
-face features: {escape(metrics["face_encoder"])}.</p>
-<img src="faces.png" style="max-width:100%">
-<h2>Retrieval (Speech2Face §4.1)</h2><table><tr><th>gallery</th><th>distance</th>{ks}</tr>
-{"".join(rows)}</table><img src="recall.png" style="max-width:100%">
-<h2>Feature similarity (predicted vs true)</h2><table><tr><th></th><th>mean</th><th>std</th></tr>
-{sim}</table>{gender}
-<h2>Craniofacial measures (Table 2): Pearson r, voice-decoded vs face-decoded</h2>
-<table><tr><th>measure</th><th>r</th><th>p</th></tr>{cran}</table>
-<h2>Landmark-detection ratio (Wav2Pix)</h2><p>faces decoded from voice:
-{ldr["from_voice"]:.3f}; from the true feature: {ldr["from_true_feature"]:.3f}</p>
+<h1>Speech2Face evaluation</h1>
+<p>Face features: {escape(metrics["face_encoder"])}; training recipe
+{escape(str(metrics.get("recipe", "")))}. Every figure stands beside its chance row.</p>
+{_fit_html(metrics.get("fit"))}{sections}
 </body></html>"""

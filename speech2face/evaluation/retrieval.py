@@ -84,3 +84,23 @@ def similarity(pred: np.ndarray, true: np.ndarray) -> dict:
         name: {"mean": float(v.mean()), "std": float(v.std())}
         for name, v in (("angle_deg", angle), ("l1", l1), ("l2", l2))
     }
+
+
+def spread(features: np.ndarray) -> dict:
+    """How different the features are: angle of each to their centroid, in degrees.
+
+    A voice encoder that predicts one face for every voice has a spread near 0; true dlib
+    features of different people spread about 20-25 degrees.
+
+    Args:
+        features: (N, D) features, N >= 1.
+    Returns:
+        {"mean": mean angle (deg), "std": its standard deviation}.
+    """
+    features = np.asarray(features, np.float64)
+    centroid = features.mean(0)
+    cos = (
+        features @ centroid / (np.linalg.norm(features, axis=1) * np.linalg.norm(centroid) + 1e-12)
+    )
+    angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+    return {"mean": float(angle.mean()), "std": float(angle.std())}

@@ -7,30 +7,57 @@ def _get(d: dict, k):
     return d[k] if k in d else d[str(k)]
 
 
-def summary_lines(metrics: dict) -> list[str]:
-    """Recall@1/5 beside chance for both galleries, similarity, gender vs pitch baseline."""
+def fit_line(fit: dict) -> str:
+    """The training split's own recall@1 and spread, and a warning when it collapsed."""
+    line = (
+        f"fit on {fit['segments']} training segments: recall@1 {fit['recall1_segment']:.3f} "
+        f"(chance {fit['chance_segment']:.3f}), identity recall@1 "
+        f"{fit['recall1_identity']:.3f} (chance {fit['chance_identity']:.3f}), spread "
+        f"{fit['spread_deg']:.1f} deg (true {fit['true_spread_deg']:.1f})"
+    )
+    if fit["collapsed"]:
+        line += "  PREDICTIONS COLLAPSED: one face for every voice"
+    return line
+
+
+def protocol_lines(m: dict) -> list[str]:
+    """Recall@1/5 beside chance for both galleries, similarity, spread, gender vs baselines."""
     lines = [
-        f"{metrics['split']} split: {metrics['segments']} voice segments, "
-        f"{metrics['identities']} identities"
+        f"{m.get('protocol', m['split'])} [{m['split']}]: {m['segments']} voice segments, "
+        f"{m['identities']} identities"
     ]
-    for gallery, r in metrics["retrieval"].items():
+    for gallery, r in m["retrieval"].items():
         rec = r["recall"]["cosine"]
         lines.append(
             f"  recall@1 {gallery:8s} gallery (N={r['gallery_size']:3d}): "
             f"{_get(rec, 1):.3f} (chance {_get(r['chance'], 1):.3f}); "
             f"recall@5 {_get(rec, 5):.3f} (chance {_get(r['chance'], 5):.3f})"
         )
-    sim = metrics["similarity"]["angle_deg"]
+    sim = m["similarity"]["angle_deg"]
     lines.append(f"  angle predicted vs true feature: {sim['mean']:.1f} ± {sim['std']:.1f} deg")
-    g = metrics.get("gender")
-    if g:
+    if "spread" in m:
         lines.append(
-            f"  gender agreement, face decoded from voice: {g['decoded_face_from_voice']:.3f}; "
-            f"voice-pitch baseline {g['voice_pitch_baseline']:.3f}; majority "
-            f"{g['majority_baseline']:.3f} (n={g['n']})"
+            f"  spread of predicted features: {m['spread']['predicted_deg']['mean']:.1f} deg to "
+            f"their centroid (true features: {m['spread']['true_deg']['mean']:.1f} deg)"
+        )
+    g = m.get("gender")
+    if g and g.get("decoded_face_from_voice") is not None:
+        lines.append(
+            f"  gender of the face decoded from voice: {g['decoded_face_from_voice']:.3f}; "
+            f"majority {g['majority_baseline']:.3f}, voice-pitch baseline "
+            f"{g['voice_pitch_baseline']:.3f}, decoded from the true feature "
+            f"{g.get('decoded_face_from_true_feature', float('nan')):.3f} (n={g['n']})"
         )
     lines.append(
         f"  landmark-detection ratio (faces from voice): "
-        f"{metrics['landmark_detection_ratio']['from_voice']:.3f}"
+        f"{m['landmark_detection_ratio']['from_voice']:.3f}"
     )
+    return lines
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    """The fit line, then each protocol's lines (:func:`speech2face.evaluation.evaluate`)."""
+    lines = [fit_line(metrics["fit"])] if metrics.get("fit") else []
+    for m in metrics["protocols"].values():
+        lines += protocol_lines(m)
     return lines

@@ -6,11 +6,17 @@ raw 16 kHz waveform (B, N) -> Spectrogram (B, T, 257, 2)
   -> average over the whole time axis (any input length works) -> BatchNorm, ReLU
   -> Dense 4096 + ReLU -> Dense feature_dim (the predicted face feature).
 Pooling runs along time only, keeping the frequency resolution (the paper's point).
+
+Optionally a last, frozen :class:`FeatureScale` layer maps the network's output from
+standardised units to face-feature units (``mean + std * x``, train-split statistics), so the
+network learns what tells faces apart rather than their common mean (the ``dlib`` recipe of
+:mod:`speech2face.training.config`), while the model still outputs face features.
 """
 
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from speech2face.models.spectrogram import Spectrogram
@@ -34,12 +40,46 @@ class TimeAverage(keras.layers.Layer):
         return (input_shape[0], input_shape[2], input_shape[3])
 
 
+@keras.saving.register_keras_serializable(package="speech2face")
+class FeatureScale(keras.layers.Layer):
+    """Frozen affine map from standardised to face-feature units: ``mean + std * x``.
+
+    Args:
+        mean, std: (dim,) per-dimension mean and standard deviation of the training
+            targets; stored in the layer's config, so a saved model carries them.
+    Input (B, dim) float32 in standard units -> output (B, dim) face features.
+    """
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = np.asarray(mean, np.float32).reshape(-1)
+        self.std = np.asarray(std, np.float32).reshape(-1)
+        if self.mean.shape != self.std.shape or np.any(self.std <= 0):
+            raise ValueError("FeatureScale needs mean and std of one shape, std > 0")
+
+    def call(self, x):
+        return x * ops.convert_to_tensor(self.std) + ops.convert_to_tensor(self.mean)
+
+    def standardize(self, features):
+        """Face features (B, dim) -> standard units (B, dim) (the inverse map)."""
+        return (features - ops.convert_to_tensor(self.mean)) / ops.convert_to_tensor(self.std)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(mean=self.mean.tolist(), std=self.std.tolist())
+        return config
+
+
 def build_voice_encoder(
     feature_dim: int,
     preset: str = "small",
     width: float | None = None,
     fc_units: int | None = None,
     n_samples: int | None = None,
+    feature_scale: tuple | None = None,
 ) -> keras.Model:
     """Build the voice encoder.
 
@@ -47,6 +87,8 @@ def build_voice_encoder(
         feature_dim: output face-feature dimension (128 dlib, 4096 VGG-Face fc7).
         preset: "paper" or "small"; ``width`` (channel multiplier) and ``fc_units`` override.
         n_samples: fixed input length, or None for any length (>= 400 samples).
+        feature_scale: optional (mean, std) of the targets, each (feature_dim,): adds a
+            last :class:`FeatureScale` layer named ``feature_scale`` after ``fc2``.
     Returns:
         Model: (B, n_samples) float32 waveform in [-1, 1] -> (B, feature_dim) float32.
     Raises:
@@ -82,4 +124,6 @@ def build_voice_encoder(
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(fc_units, activation="relu", name="fc1")(x)
     feature = keras.layers.Dense(feature_dim, name="fc2")(x)
+    if feature_scale is not None:
+        feature = FeatureScale(*feature_scale, name="feature_scale")(feature)
     return keras.Model(waveform, feature, name=f"voice_encoder_{preset}")

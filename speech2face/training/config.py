@@ -30,10 +30,24 @@ class DecoderConfig:
     vggface_weights: str | None = None
 
 
+# Training recipes of the voice encoder (`train --recipe`); "auto" picks "paper" for VGG-Face
+# features and "dlib" for dlib features. Both use the paper's optimiser and batch size.
+#   paper: the Speech2Face loss of §3.3 on raw features, exactly as published (tuned for
+#          4096-D post-ReLU VGG-Face fc7).
+#   dlib:  targets standardised with train-split statistics (a frozen FeatureScale layer maps
+#          the network's output back to face features, so the model still outputs features)
+#          and training.losses.StandardizedLoss: squared error + normalised distance in
+#          standard units. Why: on 128-D dlib descriptors the paper's loss settles on the
+#          mean face (README, "What changed for dlib features").
+RECIPES = ("auto", "paper", "dlib")
+COSINE_WEIGHT = 1.0  # dlib recipe: weight of the normalised distance in standard units
+
+
 @dataclass
 class TrainConfig:
     """Options of `speech2face train` (defaults: the paper's optimiser, small preset)."""
 
+    recipe: str = "auto"  # one of RECIPES
     preset: str = "small"  # small (CPU) or paper (~160 M parameters)
     batch_size: int = 8
     epochs: float = 20.0  # passes over the training split (ignored when steps is set)
@@ -46,7 +60,45 @@ class TrainConfig:
     lambda1: float = LAMBDA1
     lambda2: float = LAMBDA2
     temperature: float = TEMPERATURE
-    checkpoint_every: int = 50  # steps between checkpoints
+    cosine_weight: float = COSINE_WEIGHT
+    augment: bool = False  # random circular time shift and gain of each 6 s segment
+    precise_bn: bool = True  # re-estimate BatchNorm statistics after training (batchnorm.py)
+    init: str | None = None  # a `speech2face pretrain` run: start from its voice encoder
+    fit_segments: int = 64  # training segments on which the fit figure is logged
+    checkpoint_every: int = 50  # steps between checkpoints (and fit figures)
     num_gpu: int = 0
     seed: int = 0
     vggface_weights: str | None = None
+
+    def resolved_recipe(self, face_encoder: str) -> str:
+        """The recipe run for features of ``face_encoder`` ("auto" resolved).
+
+        Raises:
+            ValueError: unknown recipe.
+        """
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}: use one of {', '.join(RECIPES)}")
+        if self.recipe != "auto":
+            return self.recipe
+        return "dlib" if face_encoder == "dlib" else "paper"
+
+
+@dataclass
+class PretrainConfig:
+    """Options of `speech2face pretrain`: the voice encoder as a speaker classifier.
+
+    The paper's optimiser; windows of the speakers' recordings with a hop, so a long
+    recording gives several (overlapping) 6 s windows.
+    """
+
+    preset: str = "small"  # must match the preset `train --init` builds
+    steps: int = 400
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    beta_1: float = 0.5
+    epsilon: float = 1e-4
+    hop_seconds: float = 3.0  # between 6 s windows of one recording
+    splits: str = "train,aux"  # manifest rows of these splits (never the test speakers)
+    augment: bool = True
+    checkpoint_every: int = 100
+    seed: int = 0

@@ -7,6 +7,11 @@ fc8 for vggface features) enter the loss as constants. Keras runs "epochs" of
 global step g is fixed by g and the seed, so a killed run resumes exactly: weights,
 optimizer state, step and data order.
 
+The loop, top to bottom: dataset and decoder -> recipe (loss and target scale, see
+:mod:`speech2face.training.config`) -> model (optionally started from a `pretrain` run) ->
+fit with a checkpoint and a fit figure every interval -> precise BatchNorm statistics ->
+bundle.
+
 Several devices (``num_gpu``): :mod:`speech2face.training.distribution`. The bundle format
 is :mod:`speech2face.bundle`.
 """
@@ -22,7 +27,9 @@ import numpy as np
 
 from speech2face.bundle import MEAN_FILE, write_bundle
 from speech2face.dataset.reader import Dataset, SegmentBatches
+from speech2face.dataset.shards import decode_audio
 from speech2face.errors import UserError
+from speech2face.training.batchnorm import precise_batchnorm
 from speech2face.training.config import TrainConfig
 from speech2face.training.decoder import DECODER_FILE
 from speech2face.training.distribution import distribution_scope
@@ -64,24 +71,23 @@ def _frozen_layers(decoder, dataset: Dataset, config: TrainConfig):
     return f_dec, fc8
 
 
-def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = None):
-    """Train (or resume) the voice encoder; write the Speech2Face bundle into ``out``.
+def target_statistics(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean and standard deviation of the train split's face features.
 
-    Args:
-        data: dataset folder. decoder_dir: a `train-decoder` run folder. out: bundle folder.
     Returns:
-        The trained voice encoder (Keras model).
-    Raises:
-        UserError: missing decoder, feature-dimension mismatch, empty split, device errors.
+        (mean (dim,), std (dim,)) float32; std is floored at 1e-3 of its mean so that a
+        constant dimension cannot divide by zero.
     """
-    from speech2face.models import load_model
-    from speech2face.models.voice_encoder import build_voice_encoder
-    from speech2face.training.checkpoint import Checkpoint, restore
-    from speech2face.training.losses import Speech2FaceLoss
+    features = dataset.load("train", ("feature",))["feature"].astype(np.float64)
+    std = features.std(0)
+    return features.mean(0).astype(np.float32), np.maximum(std, 1e-3 * std.mean()).astype(
+        np.float32
+    )
 
-    config = config or TrainConfig()
-    out, decoder_dir = Path(out), Path(decoder_dir)
-    dataset = Dataset(data)
+
+def _load_decoder(decoder_dir: Path, dataset: Dataset):
+    from speech2face.models import load_model
+
     if not (decoder_dir / DECODER_FILE).is_file():
         raise UserError(f"{decoder_dir}: no {DECODER_FILE}; run `speech2face train-decoder` first")
     decoder = load_model(decoder_dir / DECODER_FILE)
@@ -90,8 +96,97 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
             f"decoder takes {decoder.input.shape[-1]}-D features, the dataset has "
             f"{dataset.feature_dim}-D {dataset.face_encoder} features"
         )
+    return decoder
+
+
+def _loss(recipe: str, decoder, dataset: Dataset, config: TrainConfig, scale):
+    from speech2face.training.losses import Speech2FaceLoss, StandardizedLoss
+
+    if recipe == "dlib":
+        return StandardizedLoss(*scale, cosine_weight=config.cosine_weight)
     f_dec, fc8 = _frozen_layers(decoder, dataset, config)
-    batches = SegmentBatches(dataset, "train", config.batch_size, seed=config.seed)
+    return Speech2FaceLoss(f_dec, fc8, config.lambda1, config.lambda2, config.temperature)
+
+
+class FitMonitor(keras.callbacks.Callback):
+    """The fit figure: how well the model retrieves a fixed subset of its training segments.
+
+    At every epoch end (= checkpoint interval) the BatchNorm statistics are re-estimated on
+    the subset (:func:`precise_batchnorm`; the weights do not change), the subset runs through
+    the model in inference mode, and recall@1 (cosine; segment and identity galleries) and the
+    spread of the predictions (degrees to their centroid) go into the epoch's logs, so the
+    CSV and TensorBoard logs and the checkpoint carry them beside the loss. A loss that falls
+    while recall@1 stays at chance is the mean face.
+    """
+
+    def __init__(self, waves: np.ndarray, features: np.ndarray, identities: np.ndarray):
+        super().__init__()
+        self.waves, self.features, self.identities = waves, features, identities
+
+    def on_epoch_end(self, epoch, logs=None):
+        from speech2face.evaluation import retrieval
+
+        batches = [self.waves[i : i + 16] for i in range(0, len(self.waves), 16)]
+        precise_batchnorm(self.model, batches)
+        pred = np.concatenate([np.asarray(self.model.predict_on_batch(b)) for b in batches])
+        r = retrieval.retrieval(pred, self.features, self.identities, ks=(1,))
+        figures = {
+            "fit_recall1": r["segment"]["recall"]["cosine"][1],
+            "fit_identity_recall1": r["identity"]["recall"]["cosine"][1],
+            "fit_spread_deg": retrieval.spread(pred)["mean"],
+        }
+        if logs is not None:
+            logs.update(figures)
+        print(
+            f"fit on {len(pred)} training segments: recall@1 {figures['fit_recall1']:.3f} "
+            f"(chance {r['segment']['chance'][1]:.3f}), identity recall@1 "
+            f"{figures['fit_identity_recall1']:.3f} (chance {r['identity']['chance'][1]:.3f}), "
+            f"spread {figures['fit_spread_deg']:.1f} deg"
+        )
+
+
+def _fit_subset(dataset: Dataset, count: int, seed: int):
+    """A fixed, seeded subset of the train split for :class:`FitMonitor`."""
+    rows = dataset.index("train")
+    pick = np.random.default_rng(seed).permutation(len(rows))[:count]
+    data = dataset.read([rows[i] for i in sorted(pick)], ("audio", "feature", "identity"))
+    return decode_audio(data["audio"]), data["feature"].astype(np.float32), data["identity"]
+
+
+def _precise_statistics(model, batches: SegmentBatches, max_batches: int = 50) -> int:
+    """Precise BatchNorm over (at most ``max_batches``) unaugmented training batches."""
+    waves = (batches[i]["audio"] for i in range(min(len(batches), max_batches)))
+    return precise_batchnorm(model, waves)
+
+
+def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = None):
+    """Train (or resume) the voice encoder; write the Speech2Face bundle into ``out``.
+
+    Args:
+        data: dataset folder. decoder_dir: a `train-decoder` run folder. out: bundle folder.
+        config: options; ``config.recipe`` picks the loss and target scale.
+    Returns:
+        The trained voice encoder (Keras model): (B, N) waveforms -> (B, dim) face features.
+    Raises:
+        UserError: missing decoder, feature-dimension mismatch, empty split, device errors,
+            a `pretrain` run of another preset.
+    """
+    from speech2face.models.voice_encoder import build_voice_encoder
+    from speech2face.training.checkpoint import Checkpoint, restore
+    from speech2face.training.pretrain import init_from_pretrained
+
+    config = config or TrainConfig()
+    out, decoder_dir = Path(out), Path(decoder_dir)
+    dataset = Dataset(data)
+    decoder = _load_decoder(decoder_dir, dataset)
+    try:
+        recipe = config.resolved_recipe(dataset.face_encoder)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    scale = target_statistics(dataset) if recipe == "dlib" else None
+    batches = SegmentBatches(
+        dataset, "train", config.batch_size, seed=config.seed, augment=config.augment
+    )
     steps = config.steps or max(1, math.ceil(config.epochs * len(batches)))
     per_epoch = min(config.checkpoint_every, steps)
     n_epochs = math.ceil(steps / per_epoch)
@@ -99,11 +194,13 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
 
     keras.utils.set_random_seed(config.seed)
     with distribution_scope(config.num_gpu):
-        model = build_voice_encoder(dataset.feature_dim, config.preset)
+        model = build_voice_encoder(dataset.feature_dim, config.preset, feature_scale=scale)
+        if config.init:
+            init_from_pretrained(model, config.init)
         schedule = keras.optimizers.schedules.ExponentialDecay(
             config.learning_rate, config.decay_steps, config.decay_rate, staircase=True
         )
-        loss = Speech2FaceLoss(f_dec, fc8, config.lambda1, config.lambda2, config.temperature)
+        loss = _loss(recipe, decoder, dataset, config, scale)
         model.compile(
             keras.optimizers.Adam(schedule, beta_1=config.beta_1, epsilon=config.epsilon),
             loss=loss,
@@ -111,12 +208,15 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         )
     done = restore(model, out / "checkpoint")
     print(
-        f"voice encoder ({config.preset}): {model.count_params():,} parameters; "
-        f"{len(batches.rows)} training segments, batch {batches.batch_size}, {steps} steps"
+        f"voice encoder ({config.preset}, recipe {recipe}"
+        + (f", from {config.init}" if config.init else "")
+        + f"): {model.count_params():,} parameters; {len(batches.rows)} training segments, "
+        f"batch {batches.batch_size}, {steps} steps"
         + (f"; resuming at step {done * per_epoch}" if done else "")
     )
     callbacks = [
         keras.callbacks.TerminateOnNaN(),  # stop with a message instead of saving NaNs
+        FitMonitor(*_fit_subset(dataset, config.fit_segments, config.seed)),  # before logging
         Checkpoint(out / "checkpoint"),
         keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
     ]
@@ -132,6 +232,9 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
             callbacks=callbacks,
             verbose="auto",
         )
+    if config.precise_bn:
+        plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
+        _precise_statistics(model, plain)
     write_bundle(
         out,
         model,
@@ -139,7 +242,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         decoder_dir / MEAN_FILE,
         face_encoder=dataset.face_encoder,
         feature_dim=dataset.feature_dim,
-        train=asdict(config),
+        train={**asdict(config), "recipe": recipe},
         steps=steps,
         dataset=dataset.root,
         decoder_run=decoder_dir,

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from speech2face.dataset.splits import HOLDOUT_FRACTION
 from speech2face.errors import UserError
 
 MEDIA_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".mkv", ".webm", ".avi", ".mov", ".m4v")
@@ -62,6 +63,8 @@ class SourceConfig:
     source_type: str | None = None  # one of SOURCE_TYPES; None: manifest for a .csv, else folder
     split: str | None = None  # keep only these splits, e.g. "train" or "train,test"
     test_fraction: float = TEST_FRACTION
+    split_mode: str = "identity"  # identity | seen | both (speech2face.dataset.splits)
+    holdout_fraction: float = HOLDOUT_FRACTION  # seen/both: share of each clip's speech held out
     from_id: int = 0  # AVSpeech: first CSV row (0-based)
     to_id: int | None = None  # AVSpeech: the row after the last one
     download_dir: str | None = None  # AVSpeech: where segments go (default OUTPUT/downloads)
@@ -86,6 +89,7 @@ def read_clips(
             split filter.
     """
     from speech2face.dataset.sources import avspeech, folder, voxceleb
+    from speech2face.dataset.splits import apply_split_mode
 
     config = config or SourceConfig()
     path = Path(path)
@@ -104,6 +108,7 @@ def read_clips(
         clips = folder.folder_clips(path, config.test_fraction)
     else:
         raise UserError(f"unknown source type {kind!r}: use one of {', '.join(SOURCE_TYPES)}")
+    clips = apply_split_mode(clips, config.split_mode, config.holdout_fraction)
     if config.split:
         keep = set(config.split.split(","))
         clips = [c for c in clips if c.split in keep]
