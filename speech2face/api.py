@@ -145,7 +145,7 @@ def train(
         **config: fields of :class:`~speech2face.training.config.TrainConfig` (recipe,
             preset, batch_size, epochs, steps, learning_rate, decay_steps, decay_rate,
             beta_1, epsilon, lambda1, lambda2, temperature, cosine_weight, augment,
-            precise_bn, init, fit_segments, checkpoint_every, num_gpu, seed,
+            precise_bn, calibrate_radius, init, fit_segments, checkpoint_every, num_gpu, seed,
             vggface_weights).
     Returns:
         The trained model, loaded from the bundle written into ``output``.

@@ -33,7 +33,8 @@ def test_voice_encoder_fits_its_training_segments(prepared, decoder_run, tmp_pat
     assert retrieval.spread(pred)["mean"] > 10.0  # not one face for every voice
     with open(tmp_path / "bundle" / "history.csv", newline="") as f:
         fit = [float(row["fit_recall1"]) for row in csv.DictReader(f)]
-    assert len(fit) == 3 and fit[-1] > fit[0]  # the fit figure is logged every checkpoint
+    assert len(fit) == 3  # the fit figure is logged every checkpoint...
+    assert abs(fit[-1] - recall) <= 0.1  # ...and agrees with the bundle's own predictions
 
 
 def test_pretraining_fits_its_speakers(data_dir, tmp_path):

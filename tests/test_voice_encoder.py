@@ -67,3 +67,20 @@ def test_feature_scale_round_trip(tmp_path):
     np.testing.assert_allclose(loaded.mean, mean.astype(np.float32))
     with pytest.raises(ValueError, match="std > 0"):
         FeatureScale(mean, -std)
+
+
+def test_feature_scale_radius():
+    from speech2face.models.voice_encoder import FeatureScale
+
+    rng = np.random.default_rng(2)
+    mean, std = rng.normal(size=8), rng.uniform(0.1, 1.0, size=8)
+    layer = FeatureScale(mean, std, radius=3.0)
+    z = rng.normal(size=(4, 8)).astype(np.float32) * np.array([[0.1], [1], [5], [20]], np.float32)
+    out = np.asarray(layer(z))
+    back = (out - mean) / std
+    np.testing.assert_allclose(np.linalg.norm(back, axis=1), 3.0, rtol=1e-4)  # the radius
+    cos = (back * z).sum(1) / np.linalg.norm(back, axis=1) / np.linalg.norm(z, axis=1)
+    np.testing.assert_allclose(cos, 1.0, rtol=1e-5)  # the direction is kept
+    assert FeatureScale.from_config(layer.get_config()).radius == 3.0
+    with pytest.raises(ValueError, match="radius"):
+        FeatureScale(mean, std, radius=0.0)

@@ -118,6 +118,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     config_option(
         p,
+        "--calibrate-radius",
+        config,
+        "calibrate_radius",
+        "dlib recipe: put every prediction at the typical distance of real faces from the mean "
+        "face (a squared error alone shrinks unheard voices towards the mean face)",
+        action=argparse.BooleanOptionalAction,
+    )
+    config_option(
+        p,
         "--fit-segments",
         config,
         "fit_segments",

@@ -42,26 +42,41 @@ class TimeAverage(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="speech2face")
 class FeatureScale(keras.layers.Layer):
-    """Frozen affine map from standardised to face-feature units: ``mean + std * x``.
+    """Frozen map from standardised to face-feature units: ``mean + std * x``.
+
+    With ``radius`` set, ``x`` is first scaled to that length: the prediction keeps the
+    direction in which its face differs from the mean face and takes the typical distance
+    of real faces from it. Why: a network trained with a squared error returns the
+    conditional mean, which for a voice it has not heard is a blend of training faces close
+    to the mean face; a face is not a blend, so the prediction is put back where real faces
+    lie (about sqrt(dim) standard units from the mean).
 
     Args:
         mean, std: (dim,) per-dimension mean and standard deviation of the training
             targets; stored in the layer's config, so a saved model carries them.
+        radius: None, or the length (standard units) every prediction is scaled to.
     Input (B, dim) float32 in standard units -> output (B, dim) face features.
+    Raises:
+        ValueError: mean and std of different shapes, std <= 0, or radius <= 0.
     """
 
-    def __init__(self, mean, std, **kwargs):
+    def __init__(self, mean, std, radius: float | None = None, **kwargs):
         super().__init__(**kwargs)
         self.mean = np.asarray(mean, np.float32).reshape(-1)
         self.std = np.asarray(std, np.float32).reshape(-1)
         if self.mean.shape != self.std.shape or np.any(self.std <= 0):
             raise ValueError("FeatureScale needs mean and std of one shape, std > 0")
+        if radius is not None and radius <= 0:
+            raise ValueError(f"FeatureScale radius must be positive, got {radius}")
+        self.radius = None if radius is None else float(radius)
 
     def call(self, x):
+        if self.radius is not None:
+            x = x * (self.radius / (ops.norm(x, axis=-1, keepdims=True) + 1e-6))
         return x * ops.convert_to_tensor(self.std) + ops.convert_to_tensor(self.mean)
 
     def standardize(self, features):
-        """Face features (B, dim) -> standard units (B, dim) (the inverse map)."""
+        """Face features (B, dim) -> standard units (B, dim) (the inverse of the affine map)."""
         return (features - ops.convert_to_tensor(self.mean)) / ops.convert_to_tensor(self.std)
 
     def compute_output_shape(self, input_shape):
@@ -69,7 +84,7 @@ class FeatureScale(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(mean=self.mean.tolist(), std=self.std.tolist())
+        config.update(mean=self.mean.tolist(), std=self.std.tolist(), radius=self.radius)
         return config
 
 

@@ -63,6 +63,8 @@ class TrainConfig:
     cosine_weight: float = COSINE_WEIGHT
     augment: bool = False  # random circular time shift and gain of each 6 s segment
     precise_bn: bool = True  # re-estimate BatchNorm statistics after training (batchnorm.py)
+    calibrate_radius: bool = True  # dlib recipe: predictions at the typical distance of real
+    # faces from the mean face (models.voice_encoder.FeatureScale, set after training)
     init: str | None = None  # a `speech2face pretrain` run: start from its voice encoder
     fit_segments: int = 64  # training segments on which the fit figure is logged
     checkpoint_every: int = 50  # steps between checkpoints (and fit figures)

@@ -85,6 +85,13 @@ def target_statistics(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def typical_radius(dataset: Dataset, mean: np.ndarray, std: np.ndarray) -> float:
+    """Root mean square length of the train split's features in standard units (about
+    sqrt(dim)): how far real faces lie from the mean face (FeatureScale's ``radius``)."""
+    z = (dataset.load("train", ("feature",))["feature"] - mean) / std
+    return float(np.sqrt(np.mean(np.sum(np.square(z), axis=1))))
+
+
 def _load_decoder(decoder_dir: Path, dataset: Dataset):
     from speech2face.models import load_model
 
@@ -235,6 +242,9 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     if config.precise_bn:
         plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
         _precise_statistics(model, plain)
+    if recipe == "dlib" and config.calibrate_radius:
+        model.get_layer("feature_scale").radius = typical_radius(dataset, *scale)
+        model.predict_function = None  # traced with the old layer: trace again
     write_bundle(
         out,
         model,
