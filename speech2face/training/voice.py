@@ -86,11 +86,15 @@ def target_statistics(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_decoder(decoder_dir: Path, dataset: Dataset):
+    from speech2face import integrity
     from speech2face.models import load_model
+    from speech2face.training.decoder import CONFIG_FILE
 
     if not (decoder_dir / DECODER_FILE).is_file():
         raise UserError(f"{decoder_dir}: no {DECODER_FILE}; run `speech2face train-decoder` first")
-    decoder = load_model(decoder_dir / DECODER_FILE)
+    fix = f"re-run `speech2face train-decoder` with `-o {decoder_dir}` to rewrite it"
+    integrity.check_recorded(decoder_dir, CONFIG_FILE, fix, "decoder run file")
+    decoder = load_model(decoder_dir / DECODER_FILE, remedy=fix)
     if decoder.input.shape[-1] != dataset.feature_dim:
         raise UserError(
             f"decoder takes {decoder.input.shape[-1]}-D features, the dataset has "
