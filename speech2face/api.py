@@ -12,8 +12,9 @@ Every stage takes its inputs, then its output folder, then keyword options: the 
 the stage's config dataclass, with the same defaults as the command line (`speech2face
 COMMAND --help` lists them). An unknown keyword raises TypeError. Every stage resumes when
 called again with the same output folder. Errors the user can fix (a missing file, a
-dataset built with another face encoder) raise :class:`speech2face.errors.UserError` with
-a one-line message naming the file and the cause.
+dataset built with another face encoder, a damaged file, an output folder another run is
+writing into) raise :class:`speech2face.errors.UserError` with a one-line message naming
+the file and the cause.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 
+from speech2face import locks
 from speech2face.inference import Speech2Face
 
 __all__ = [
@@ -75,9 +77,10 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
     source_opts, build_opts, segment_opts = _options(
         "prepare", config, SourceConfig, build.PrepareConfig, SegmentConfig
     )
-    clips, failures = read_clips(source, output, SourceConfig(**source_opts))
-    settings = build.PrepareConfig(**build_opts, segment=SegmentConfig(**segment_opts))
-    return build.prepare(clips, output, settings, failures)
+    with locks.hold(output, "prepare"):  # one writer per dataset folder
+        clips, failures = read_clips(source, output, SourceConfig(**source_opts))
+        settings = build.PrepareConfig(**build_opts, segment=SegmentConfig(**segment_opts))
+        return build.prepare(clips, output, settings, failures)
 
 
 def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(), **config):
@@ -101,10 +104,12 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
         UserError: not a dataset, no training faces, or a missing VGG-Face weights file.
     """
     from speech2face.training.config import DecoderConfig
-    from speech2face.training.decoder import train_decoder as run
 
     (options,) = _options("train_decoder", config, DecoderConfig)
-    return run(data, output, list(faces), DecoderConfig(**options))
+    with locks.hold(output, "train-decoder"):
+        from speech2face.training.decoder import train_decoder as run
+
+        return run(data, output, list(faces), DecoderConfig(**options))
 
 
 def pretrain(sources, output: str | os.PathLike, **config) -> dict:
@@ -129,7 +134,8 @@ def pretrain(sources, output: str | os.PathLike, **config) -> dict:
 
     (options,) = _options("pretrain", config, PretrainConfig)
     sources = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
-    return run(sources, output, PretrainConfig(**options))
+    with locks.hold(output, "pretrain"):
+        return run(sources, output, PretrainConfig(**options))
 
 
 def train(
@@ -155,10 +161,12 @@ def train(
             train split, or fewer GPUs than ``num_gpu``.
     """
     from speech2face.training.config import TrainConfig
-    from speech2face.training.voice import train_voice_encoder
 
     (options,) = _options("train", config, TrainConfig)
-    train_voice_encoder(data, decoder, output, TrainConfig(**options))
+    with locks.hold(output, "train"):  # one writer per bundle folder; before Keras loads
+        from speech2face.training.voice import train_voice_encoder
+
+        train_voice_encoder(data, decoder, output, TrainConfig(**options))
     return load_model(output)
 
 
