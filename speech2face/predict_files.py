@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 from collections import defaultdict
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -101,12 +102,18 @@ def check_output_folder(out: str | os.PathLike, voices) -> Path:
 
 
 def _write_atomic(path: Path, write) -> None:
+    """``write(tmp)`` then rename to ``path``; an OSError names ``path`` (not the tmp file)."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise
 
 

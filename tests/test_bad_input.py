@@ -392,14 +392,11 @@ def _read_only(path: Path):
 def test_read_only_output_is_one_clear_line(tmp_path, capsys):
     csv_path = tmp_path / "rows.csv"
     csv_path.write_text("bad_row,x,1,0.5,0.5\n")
-    voice = _wav(tmp_path / "v.wav", np.zeros(16000))
     with _read_only(tmp_path / "ro") as ro:
         out = ro / "ds"
         assert main(["prepare", str(csv_path), "--source", "avspeech", "-o", str(out)]) == 1
         line = _one_line_error(capsys.readouterr().err, str(out))
         assert "Read-only file system" in line or "Permission denied" in line
-        assert main(["predict", str(voice), "--model", str(tmp_path), "-o", str(ro)]) == 1
-        _one_line_error(capsys.readouterr().err, "bundle")  # the model is checked first
 
 
 # --- safety of formats and loaders ---------------------------------------------------------
@@ -583,6 +580,15 @@ def test_predict_batch_of_bad_and_good_voices(tiny_bundle, tmp_path, data_dir, c
 
 
 @pytest.mark.slow
+def test_predict_into_read_only_folder(tiny_bundle, tmp_path, data_dir, capsys):
+    with _read_only(tmp_path / "ro") as ro:
+        rc = main(["predict", str(data_dir / LIBRI), "--model", str(tiny_bundle), "-o", str(ro)])
+        assert rc == 1
+        line = _one_line_error(capsys.readouterr().err, str(ro / (Path(LIBRI).stem + ".png")))
+        assert "Read-only file system" in line or "Permission denied" in line
+
+
+@pytest.mark.slow
 def test_twenty_minutes_of_voice_with_a_progress_bar(tiny_bundle, tmp_path, data_dir, capsys):
     speech = audio.load_audio(data_dir / LIBRI)
     long = np.tile(speech, int(np.ceil(20 * 60 * 16000 / speech.size)))[: 20 * 60 * 16000]
@@ -719,3 +725,32 @@ def test_disk_full_during_prepare_keeps_finished_shards(tmp_path, data_dir, caps
         assert main(args) == 0  # resumes
         assert all(p.stat().st_mtime_ns == t for p, t in mtimes.items())
         assert len(Dataset(out).index()) == 3
+
+
+@pytest.mark.slow
+def test_shard_damaged_mid_training_names_itself(tiny_bundle, tmp_path, monkeypatch, capsys):
+    from speech2face.models import load_parts
+    from speech2face.training import voice
+
+    ds = _synthetic_dataset(tmp_path / "ds", n_shards=3, per_shard=2)
+    run = tmp_path / "decoder"
+    run.mkdir()
+    load_parts(tiny_bundle, "face_decoder").save(run / "decoder.keras")
+    shutil.copy(tiny_bundle / "mean_landmarks.npy", run / "mean_landmarks.npy")
+    shard = ds.shards[2]
+    original = voice.FitMonitor.on_epoch_end
+
+    def damage_after_first_interval(self, epoch, logs=None):  # the disk fails mid-run
+        original(self, epoch, logs)
+        if epoch == 0:
+            shard.write_bytes(shard.read_bytes()[:-500])
+
+    monkeypatch.setattr(voice.FitMonitor, "on_epoch_end", damage_after_first_interval)
+    out = tmp_path / "bundle"
+    args = ["train", "--data", str(ds.root), "--decoder", str(run), "-o", str(out)]
+    args += ["--steps", "6", "--batch-size", "2", "--checkpoint-every", "2", "--fit-segments", "2"]
+    assert main(args) == 1
+    _one_line_error(capsys.readouterr().err, str(shard), "damaged shard", "speech2face prepare")
+    state = json.loads((out / "checkpoint" / "checkpoint.json").read_text())
+    assert state["step"] == 2  # the checkpoint before the failure is kept
+    assert not (out / "bundle.json").exists()

@@ -48,6 +48,7 @@ class StepBatches(keras.utils.PyDataset):
         self.batches = batches
         self.start = start
         self.total = total
+        self.error = None  # a UserError met reading a batch (a damaged shard), for fit
 
     def __len__(self):
         return self.total - self.start
@@ -55,7 +56,11 @@ class StepBatches(keras.utils.PyDataset):
     def __getitem__(self, i):
         data_epoch, position = divmod(self.start + i, len(self.batches))
         self.batches.epoch = data_epoch
-        batch = self.batches[position]
+        try:
+            batch = self.batches[position]
+        except UserError as exc:  # TensorFlow wraps it in its own error; fit re-raises it
+            self.error = exc
+            raise
         return batch["audio"], batch["feature"].astype(np.float32)
 
 
@@ -227,15 +232,21 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if done < n_epochs:
-        model.fit(
-            StepBatches(batches, done * per_epoch, steps),
-            epochs=n_epochs,
-            steps_per_epoch=per_epoch,
-            initial_epoch=done,
-            shuffle=False,
-            callbacks=callbacks,
-            verbose="auto",
-        )
+        data = StepBatches(batches, done * per_epoch, steps)
+        try:
+            model.fit(
+                data,
+                epochs=n_epochs,
+                steps_per_epoch=per_epoch,
+                initial_epoch=done,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose="auto",
+            )
+        except Exception:
+            if data.error is not None:  # a shard that fails mid-training: one line naming it
+                raise data.error from None
+            raise
     if config.precise_bn:
         plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
         _precise_statistics(model, plain)
