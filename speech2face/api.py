@@ -67,8 +67,9 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
         identities, shards, feature dimension, rejections.
     Raises:
         TypeError: an unknown option.
-        UserError: no clips, an unreadable source, or an existing dataset built with another
-            face encoder.
+        UserError: no clips, an unreadable source, an existing dataset built with another
+            face encoder, or another run writing into ``output`` (``locks.BusyError``).
+        OSError: ``output`` cannot be written (read-only, disk full); finished shards stay.
     """
     from speech2face.dataset import build
     from speech2face.dataset.segments import SegmentConfig
@@ -101,7 +102,8 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
         {"image": (B, S, S, 3) in [0, 1], "texture", "landmarks": (B, 68, 2) normalised}.
     Raises:
         TypeError: an unknown option.
-        UserError: not a dataset, no training faces, or a missing VGG-Face weights file.
+        UserError: not a dataset, no training faces, a missing VGG-Face weights file, a
+            damaged shard or checkpoint, or another run writing into ``output``.
     """
     from speech2face.training.config import DecoderConfig
 
@@ -127,7 +129,8 @@ def pretrain(sources, output: str | os.PathLike, **config) -> dict:
         {"speakers", "windows", "heldout_windows", "heldout_accuracy", "chance"}.
     Raises:
         TypeError: an unknown option.
-        UserError: an unreadable source or fewer than 2 speakers.
+        UserError: an unreadable source, fewer than 2 speakers, a damaged checkpoint, or
+            another run writing into ``output``.
     """
     from speech2face.training.config import PretrainConfig
     from speech2face.training.pretrain import pretrain as run
@@ -158,7 +161,9 @@ def train(
     Raises:
         TypeError: an unknown option.
         UserError: no decoder in ``decoder``, features of another dimension, an empty
-            train split, or fewer GPUs than ``num_gpu``.
+            train split, fewer GPUs than ``num_gpu``, a damaged file (shard, decoder,
+            checkpoint, pretrain run; even one that fails mid-training names itself), or
+            another run writing into ``output``.
     """
     from speech2face.training.config import TrainConfig
 
@@ -211,5 +216,7 @@ def load_model(bundle: str | os.PathLike) -> Speech2Face:
 
     Raises:
         UserError: the folder is not a complete bundle (names the missing files).
+        DamagedFileError: a file of the bundle is damaged or foreign (checked against the
+            sizes and sha256 in ``bundle.json``); the message names it and what to do.
     """
     return Speech2Face.load(bundle)

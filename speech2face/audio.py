@@ -141,7 +141,7 @@ def load_audio(
             f"{path}: {bad:,} of {wave.size:,} samples are NaN or infinite (a damaged float "
             "recording); re-export it"
         )
-    return np.clip(wave, -1.0, 1.0)
+    return np.clip(wave, -1.0, 1.0, out=wave)  # in place: long recordings are not copied again
 
 
 def duration(path: str | os.PathLike) -> float:

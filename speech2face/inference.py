@@ -69,15 +69,19 @@ class Speech2Face:
         self.config = config
 
     @classmethod
-    def load(cls, bundle: str | os.PathLike) -> Speech2Face:
+    def load(cls, bundle: str | os.PathLike, verify: bool = True) -> Speech2Face:
         """Load a bundle folder.
 
+        Args:
+            verify: check each file against the sha256 in ``bundle.json`` before loading
+                (False: sizes only; for a large bundle loaded often from trusted storage).
         Raises:
             UserError: the folder is not a complete bundle.
+            DamagedFileError: a file is damaged or foreign (names it and what to do).
         """
         from speech2face.bundle import load_bundle
 
-        return cls(*load_bundle(bundle))
+        return cls(*load_bundle(bundle, verify))
 
     def features(self, waves: np.ndarray) -> np.ndarray:
         """(N, 96000) float32 waveforms -> (N, dim) predicted face features.

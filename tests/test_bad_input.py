@@ -574,9 +574,13 @@ def test_predict_batch_of_bad_and_good_voices(tiny_bundle, tmp_path, data_dir, c
     assert rows["nan.wav"]["note"].startswith("skipped:") and rows["nan.wav"]["face"] == ""
     assert rows[Path(LIBRI).name]["note"] == "" and float(rows[Path(LIBRI).name]["windows"]) == 2
     # a second call into the same folder keeps the record of the first
-    assert main(["predict", str(silent), "--model", str(tiny_bundle), "-o", str(out)]) == 0
+    args = [str(silent), "--model", str(tiny_bundle), "-o", str(out), "--save-features"]
+    assert main(["predict", *args]) == 0
     with open(out / "predictions.csv") as f:
         assert len(list(csv.DictReader(f))) == 8
+    feature = np.load(out / "silence.npy", allow_pickle=False)
+    assert feature.shape == (8,) and feature.dtype == np.float32
+    assert not list(out.glob(".*.tmp"))  # no temporary file left
 
 
 @pytest.mark.slow
