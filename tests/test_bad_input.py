@@ -510,11 +510,31 @@ def test_unrecorded_damage_and_foreign_files_are_named(tiny_bundle, tmp_path, da
         _one_line_error(capsys.readouterr().err, str(bundle / name), cause, "speech2face train")
 
 
+def _h5_arrays(path: Path) -> list:
+    found = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: found.append(item) if isinstance(item, h5py.Dataset) else 0)
+        return [(item.name, item.dtype) for item in found]
+
+
 @pytest.mark.slow
-def test_lambda_layer_is_refused(tiny_bundle, tmp_path):
+def test_bundle_is_data_only_and_code_is_refused(tiny_bundle, tmp_path):
+    """A bundle is JSON, HDF5 arrays and a plain .npy; a model file carrying code (a Keras
+    Lambda layer) is refused by the safe-mode loader."""
     import keras
 
     from speech2face.bundle import load_bundle
+
+    for path in sorted(tiny_bundle.iterdir()):
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".npy":
+            assert np.load(path, allow_pickle=False).dtype == np.float32
+        elif path.suffix == ".h5":
+            for name, dtype in _h5_arrays(path):
+                assert dtype.kind in "iufb" or h5py.check_string_dtype(dtype), (path, name)
+        else:
+            assert path.name.startswith(".speech2face.lock"), path
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)

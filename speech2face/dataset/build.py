@@ -94,12 +94,12 @@ def _finished(path: Path, group: list[Clip], encoder: str, recorded: dict | None
     manifest recorded it, of the same size and sha256: a damaged shard is rebuilt)."""
     if not path.is_file():
         return False
-    try:
-        if recorded is not None:
+    if recorded is not None:
+        try:
             integrity.check(path, recorded, "rebuilding it", what="shard")
-    except integrity.DamagedFileError as exc:
-        log.warning("%s", exc)
-        return False
+        except integrity.DamagedFileError as exc:
+            log.warning("%s", exc)
+            return False
     try:
         info = shards.shard_info(path)
     except (OSError, KeyError, ValueError):

@@ -73,7 +73,7 @@ class Dataset:
         once per process when ``full``); any failure inside names the shard."""
         shard, record = self.shards[s], self.manifest["shards"][s]
         integrity.check(shard, record, self.remedy, what="shard", full=full)
-        return integrity.reading(self.shards[s], self.remedy, "shard")
+        return integrity.reading(shard, self.remedy, "shard")
 
     def identities(self, split: str | None = None) -> list[str]:
         """Sorted identity names, optionally those with segments in one split.

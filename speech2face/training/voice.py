@@ -232,10 +232,10 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if done < n_epochs:
-        data = StepBatches(batches, done * per_epoch, steps)
+        feed = StepBatches(batches, done * per_epoch, steps)
         try:
             model.fit(
-                data,
+                feed,
                 epochs=n_epochs,
                 steps_per_epoch=per_epoch,
                 initial_epoch=done,
@@ -244,8 +244,8 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
                 verbose="auto",
             )
         except Exception:
-            if data.error is not None:  # a shard that fails mid-training: one line naming it
-                raise data.error from None
+            if feed.error is not None:  # a shard that fails mid-training: one line naming it
+                raise feed.error from None
             raise
     if config.precise_bn:
         plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
