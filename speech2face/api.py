@@ -12,8 +12,9 @@ Every stage takes its inputs, then its output folder, then keyword options: the 
 the stage's config dataclass, with the same defaults as the command line (`speech2face
 COMMAND --help` lists them). An unknown keyword raises TypeError. Every stage resumes when
 called again with the same output folder. Errors the user can fix (a missing file, a
-dataset built with another face encoder) raise :class:`speech2face.errors.UserError` with
-a one-line message naming the file and the cause.
+dataset built with another face encoder, a damaged file, an output folder another run is
+writing into) raise :class:`speech2face.errors.UserError` with a one-line message naming
+the file and the cause.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 
+from speech2face import locks
 from speech2face.inference import Speech2Face
 
 __all__ = [
@@ -65,8 +67,9 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
         identities, shards, feature dimension, rejections.
     Raises:
         TypeError: an unknown option.
-        UserError: no clips, an unreadable source, or an existing dataset built with another
-            face encoder.
+        UserError: no clips, an unreadable source, an existing dataset built with another
+            face encoder, or another run writing into ``output`` (``locks.BusyError``).
+        OSError: ``output`` cannot be written (read-only, disk full); finished shards stay.
     """
     from speech2face.dataset import build
     from speech2face.dataset.segments import SegmentConfig
@@ -75,9 +78,10 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
     source_opts, build_opts, segment_opts = _options(
         "prepare", config, SourceConfig, build.PrepareConfig, SegmentConfig
     )
-    clips, failures = read_clips(source, output, SourceConfig(**source_opts))
-    settings = build.PrepareConfig(**build_opts, segment=SegmentConfig(**segment_opts))
-    return build.prepare(clips, output, settings, failures)
+    with locks.hold(output, "prepare"):  # one writer per dataset folder
+        clips, failures = read_clips(source, output, SourceConfig(**source_opts))
+        settings = build.PrepareConfig(**build_opts, segment=SegmentConfig(**segment_opts))
+        return build.prepare(clips, output, settings, failures)
 
 
 def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(), **config):
@@ -98,13 +102,16 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
         {"image": (B, S, S, 3) in [0, 1], "texture", "landmarks": (B, 68, 2) normalised}.
     Raises:
         TypeError: an unknown option.
-        UserError: not a dataset, no training faces, or a missing VGG-Face weights file.
+        UserError: not a dataset, no training faces, a missing VGG-Face weights file, a
+            damaged shard or checkpoint, or another run writing into ``output``.
     """
     from speech2face.training.config import DecoderConfig
-    from speech2face.training.decoder import train_decoder as run
 
     (options,) = _options("train_decoder", config, DecoderConfig)
-    return run(data, output, list(faces), DecoderConfig(**options))
+    with locks.hold(output, "train-decoder"):
+        from speech2face.training.decoder import train_decoder as run
+
+        return run(data, output, list(faces), DecoderConfig(**options))
 
 
 def pretrain(sources, output: str | os.PathLike, **config) -> dict:
@@ -122,14 +129,16 @@ def pretrain(sources, output: str | os.PathLike, **config) -> dict:
         {"speakers", "windows", "heldout_windows", "heldout_accuracy", "chance"}.
     Raises:
         TypeError: an unknown option.
-        UserError: an unreadable source or fewer than 2 speakers.
+        UserError: an unreadable source, fewer than 2 speakers, a damaged checkpoint, or
+            another run writing into ``output``.
     """
     from speech2face.training.config import PretrainConfig
     from speech2face.training.pretrain import pretrain as run
 
     (options,) = _options("pretrain", config, PretrainConfig)
     sources = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
-    return run(sources, output, PretrainConfig(**options))
+    with locks.hold(output, "pretrain"):
+        return run(sources, output, PretrainConfig(**options))
 
 
 def train(
@@ -152,13 +161,17 @@ def train(
     Raises:
         TypeError: an unknown option.
         UserError: no decoder in ``decoder``, features of another dimension, an empty
-            train split, or fewer GPUs than ``num_gpu``.
+            train split, fewer GPUs than ``num_gpu``, a damaged file (shard, decoder,
+            checkpoint, pretrain run; even one that fails mid-training names itself), or
+            another run writing into ``output``.
     """
     from speech2face.training.config import TrainConfig
-    from speech2face.training.voice import train_voice_encoder
 
     (options,) = _options("train", config, TrainConfig)
-    train_voice_encoder(data, decoder, output, TrainConfig(**options))
+    with locks.hold(output, "train"):  # one writer per bundle folder; before Keras loads
+        from speech2face.training.voice import train_voice_encoder
+
+        train_voice_encoder(data, decoder, output, TrainConfig(**options))
     return load_model(output)
 
 
@@ -203,5 +216,7 @@ def load_model(bundle: str | os.PathLike) -> Speech2Face:
 
     Raises:
         UserError: the folder is not a complete bundle (names the missing files).
+        DamagedFileError: a file of the bundle is damaged or foreign (checked against the
+            sizes and sha256 in ``bundle.json``); the message names it and what to do.
     """
     return Speech2Face.load(bundle)

@@ -3,7 +3,8 @@
 One module owns the format, for writing and for reading:
 
     bundle.json                    face encoder, feature dimension, audio front end, training
-                                   options, steps, dataset and decoder-run paths
+                                   options, steps, dataset and decoder-run paths, and the size
+                                   and sha256 of every other file ("files"), checked at load
     voice_encoder.json + .weights.h5   architecture + weights (:func:`models.save_parts`)
     face_decoder.json  + .weights.h5
     mean_landmarks.npy             (68, 2) float32 normalised (x, y), from the decoder run
@@ -18,7 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
-from speech2face import audio
+from speech2face import audio, integrity
 from speech2face.errors import UserError
 
 VOICE = "voice_encoder"  # model stems: <stem>.json + <stem>.weights.h5
@@ -26,6 +27,14 @@ DECODER = "face_decoder"
 MEAN_FILE = "mean_landmarks.npy"  # also the name inside a train-decoder run folder
 BUNDLE_FILE = "bundle.json"
 PARTS = tuple(f"{stem}{ext}" for stem in (VOICE, DECODER) for ext in (".json", ".weights.h5"))
+
+
+def remedy(bundle: str | os.PathLike) -> str:
+    """What to do about a damaged bundle file (the end of the one-line error)."""
+    return (
+        f"re-run `speech2face train` with `-o {bundle}` to rewrite the bundle (from its "
+        "checkpoint when it has one), or use another bundle"
+    )
 
 
 def write_bundle(
@@ -51,7 +60,8 @@ def write_bundle(
         train: the training options (``asdict(TrainConfig)``). steps: optimizer steps run.
         dataset, decoder_run: folders recorded (resolved) for provenance.
     Returns:
-        ``out``. ``bundle.json`` is written last and atomically, so a folder with it is complete.
+        ``out``. ``bundle.json`` is written last and atomically, so a folder with it is complete;
+        it records the size and sha256 of the other files, which :func:`read_config` checks.
     """
     from speech2face.models import save_parts
 
@@ -68,6 +78,7 @@ def write_bundle(
         "steps": steps,
         "dataset": str(Path(dataset).resolve()),
         "decoder_run": str(Path(decoder_run).resolve()),
+        "files": integrity.records(out, (*PARTS, MEAN_FILE)),
     }
     tmp = out / (BUNDLE_FILE + ".tmp")
     tmp.write_text(json.dumps(info, indent=1))
@@ -75,11 +86,16 @@ def write_bundle(
     return out
 
 
-def read_config(bundle: str | os.PathLike) -> dict:
-    """The parsed ``bundle.json`` of a complete bundle folder.
+def read_config(bundle: str | os.PathLike, verify: bool = True) -> dict:
+    """The parsed ``bundle.json`` of a complete bundle folder, its files checked.
 
+    Args:
+        verify: compare every file with the size and sha256 that ``bundle.json`` records
+            (bundles written before the records existed are checked for presence only).
     Raises:
         UserError: the folder lacks ``bundle.json`` or a model file (names them).
+        DamagedFileError: ``bundle.json`` is not valid JSON, or a file differs from its
+            record (truncated, altered, replaced); the message names it and what to do.
     """
     bundle = Path(bundle)
     missing = [n for n in (BUNDLE_FILE, *PARTS) if not (bundle / n).is_file()]
@@ -88,16 +104,31 @@ def read_config(bundle: str | os.PathLike) -> dict:
             f"{bundle}: not a Speech2Face bundle (missing {', '.join(missing)}); "
             "train one with `speech2face train` or `speech2face demo`"
         )
-    return json.loads((bundle / BUNDLE_FILE).read_text())
+    with integrity.reading(bundle / BUNDLE_FILE, remedy(bundle), "bundle config"):
+        config = json.loads((bundle / BUNDLE_FILE).read_text())
+        if not isinstance(config, dict):
+            raise ValueError("not a JSON object")
+    if verify:
+        integrity.check_all(bundle, config.get("files", {}), remedy(bundle), what="bundle file")
+    return config
 
 
-def load_bundle(bundle: str | os.PathLike) -> tuple:
+def load_bundle(bundle: str | os.PathLike, verify: bool = True) -> tuple:
     """Load a bundle folder: (voice encoder, face decoder, config dict from ``bundle.json``).
 
+    Args:
+        verify: check every file's sha256 first (about 0.5 s per 250 MB on a CPU core here);
+            the sizes are checked either way.
     Raises:
         UserError: the folder is not a complete bundle.
+        DamagedFileError: a file is damaged or foreign (checked against ``bundle.json``
+            first; a file that still fails to load is named with the loader's cause).
     """
     from speech2face.models import load_parts
 
-    config = read_config(bundle)
-    return load_parts(bundle, VOICE), load_parts(bundle, DECODER), config
+    config = read_config(bundle, verify=False)
+    integrity.check_all(
+        bundle, config.get("files", {}), remedy(bundle), what="bundle file", full=verify
+    )
+    fix = remedy(bundle)
+    return load_parts(bundle, VOICE, fix), load_parts(bundle, DECODER, fix), config

@@ -43,12 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from speech2face.errors import UserError
+    from speech2face.errors import UserError, os_error_line
 
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"speech2face {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # disk full, read-only output: one line, not a traceback
+        line = os_error_line(exc, getattr(args, "output", None))
+        if line is None:
+            raise
+        logging.getLogger(__name__).debug("%s failed", args.command, exc_info=True)
+        print(f"speech2face {args.command}: error: {line}", file=sys.stderr)
         return 1
 
 

@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from speech2face.demo import OUTPUT, DemoConfig
 
 
 def _cmd_predict(args) -> int:
-    import numpy as np
-    from PIL import Image
-
     from speech2face import api
-    from speech2face.errors import UserError
+    from speech2face.predict_files import check_output_folder, predict_files
 
+    check_output_folder(args.output, args.voices)  # before the model loads
     model = api.load_model(args.model)
-    out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
-    failed = 0
-    for voice in args.voices:
-        try:
-            image, feature = model.predict(voice)
-        except UserError as exc:
-            print(f"skipped: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        stem = Path(voice).stem
-        Image.fromarray(image).save(out / f"{stem}.png")
-        if args.save_features:
-            np.save(out / f"{stem}.npy", feature)
-        print(f"{voice} -> {out / (stem + '.png')}")
-    print(f"{len(args.voices) - failed} of {len(args.voices)} voices -> faces in {out}")
-    return 1 if failed else 0
+    result = predict_files(model, args.voices, args.output, save_features=args.save_features)
+    done, skipped = len(result["written"]), len(result["skipped"])
+    warned = f", {len(result['warnings'])} with a warning" if result["warnings"] else ""
+    print(f"{done} of {done + skipped} voices -> faces in {args.output}{warned}")
+    return 1 if skipped else 0
 
 
 def _cmd_evaluate(args) -> int:
@@ -60,7 +45,10 @@ def register(sub) -> None:
         "predict",
         help="predict a face picture from voice recordings",
         description="Any audio or video file of any length: shorter than 6 s is loop-padded, "
-        "longer is cut into 6 s windows whose predicted features are averaged.",
+        "longer is cut into 6 s windows whose predicted features are averaged. Faces are "
+        "named after the voice's file stem, with its parent folder added when stems collide; "
+        "OUTPUT/predictions.csv lists every voice with its face and notes (a voice with no "
+        "speech gets a warning: its face is the model's prior).",
     )
     p.add_argument("voices", nargs="+", metavar="VOICE", help="audio or video files")
     p.add_argument("-o", "--output", required=True, help="folder for the PNG faces")

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from speech2face import audio
+from speech2face import audio, integrity
 from speech2face.dataset import shards
 from speech2face.dataset.segments import SegmentConfig, clip_segments
 from speech2face.dataset.sources import Clip
@@ -68,15 +68,19 @@ def _build_shard(path: str, clips: list[Clip], config: PrepareConfig) -> dict:
             log.info("rejected %s (%s): %s", *item)
         segments += segs
         failures += rejected
-    shards.write_shard(
-        path,
-        segments,
-        [c.key for c in clips],
-        failures,
-        encoder.name,
-        encoder.dim,
-        face_size=config.segment.face_size,
-    )
+    try:
+        shards.write_shard(
+            path,
+            segments,
+            [c.key for c in clips],
+            failures,
+            encoder.name,
+            encoder.dim,
+            face_size=config.segment.face_size,
+        )
+    except BaseException:  # disk full, read-only: leave no partial file taking space
+        Path(path + ".tmp").unlink(missing_ok=True)
+        raise
     return {"path": path, "clips": len(clips), "segments": len(segments)}
 
 
@@ -85,10 +89,17 @@ def _groups(clips: list[Clip], size: int) -> list[list[Clip]]:
     return [ordered[i : i + size] for i in range(0, len(ordered), max(1, size))]
 
 
-def _finished(path: Path, group: list[Clip], encoder: str) -> bool:
-    """True when ``path`` is a complete shard of exactly this group."""
+def _finished(path: Path, group: list[Clip], encoder: str, recorded: dict | None = None) -> bool:
+    """True when ``path`` is a complete shard of exactly this group (and, when the last
+    manifest recorded it, of the same size and sha256: a damaged shard is rebuilt)."""
     if not path.is_file():
         return False
+    if recorded is not None:
+        try:
+            integrity.check(path, recorded, "rebuilding it", what="shard")
+        except integrity.DamagedFileError as exc:
+            log.warning("%s", exc)
+            return False
     try:
         info = shards.shard_info(path)
     except (OSError, KeyError, ValueError):
@@ -100,6 +111,15 @@ def _finished(path: Path, group: list[Clip], encoder: str) -> bool:
             "use a new output folder"
         )
     return info["clips"] == [c.key for c in group]
+
+
+def _recorded_shards(out: Path) -> dict[str, dict]:
+    """{shard file relative to ``out``: its record} from the last run's ``dataset.json``."""
+    try:
+        manifest = json.loads((out / shards.MANIFEST).read_text())
+        return {s["file"]: s for s in manifest["shards"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def prepare(
@@ -126,16 +146,24 @@ def prepare(
     from tqdm import tqdm
 
     config = config or PrepareConfig()
-    if not clips:
-        raise UserError("no clips to prepare")
     out = Path(out_dir)
+    if not clips:
+        if source_failures:  # every row rejected: say which and why before refusing
+            out.mkdir(parents=True, exist_ok=True)
+            _write_failures(out, _source_rows(source_failures))
+            raise UserError(
+                f"no clips to prepare: {len(source_failures)} source rows rejected, each with "
+                f"its line and reason in {out / shards.FAILURES}"
+            )
+        raise UserError("no clips to prepare")
     (out / shards.SHARD_DIR).mkdir(parents=True, exist_ok=True)
     groups = _groups(clips, config.clips_per_shard)
     paths = [shards.shard_path(out, i) for i in range(len(groups))]
+    recorded = _recorded_shards(out)
     todo = [
         (str(p), g)
         for p, g in zip(paths, groups, strict=True)
-        if not _finished(p, g, config.face_encoder)
+        if not _finished(p, g, config.face_encoder, recorded.get(str(p.relative_to(out))))
     ]
     done_clips = len(clips) - sum(len(g) for _, g in todo)
     if done_clips:
@@ -174,10 +202,7 @@ def write_manifest(
     command: str | None = None,
 ) -> dict:
     """Write ``failures.csv`` and ``dataset.json`` from the finished shards."""
-    infos, failures = (
-        [],
-        [("source", "source", f"{item}: {reason}") for item, reason in source_failures],
-    )
+    infos, failures = [], _source_rows(source_failures)
     identities: dict[str, dict] = {}
     dim = 0
     for path in paths:
@@ -187,7 +212,7 @@ def write_manifest(
         infos.append(
             {
                 "file": str(path.relative_to(out)),
-                "sha256": shards.sha256(path),
+                **integrity.record(path),  # sha256 and bytes, checked by the reader
                 "segments": info["segments"],
                 "clips": len(info["clips"]),
             }
@@ -203,12 +228,7 @@ def write_manifest(
             if split == "train":  # an identity with held-out speech is a training identity
                 entry["split"] = split
         infos[-1]["seconds"] = info["seconds"]
-    tmp = out / (shards.FAILURES + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["clip", "stage", "reason"])
-        writer.writerows(failures)
-    os.replace(tmp, out / shards.FAILURES)
+    _write_failures(out, failures)
     counts = {}
     for split in sorted({s for e in identities.values() for s in e["splits"]}):
         members = [e for e in identities.values() if split in e["splits"]]
@@ -237,6 +257,21 @@ def write_manifest(
     return manifest
 
 
+def _source_rows(source_failures) -> list[tuple[str, str, str]]:
+    """(item, reason) of the source -> failures.csv rows (item, "source", reason)."""
+    return [(str(item), "source", str(reason)) for item, reason in source_failures]
+
+
+def _write_failures(out: Path, failures) -> None:
+    """Write ``failures.csv`` (clip, stage, reason) atomically."""
+    tmp = out / (shards.FAILURES + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["clip", "stage", "reason"])
+        writer.writerows(failures)
+    os.replace(tmp, out / shards.FAILURES)
+
+
 def summary(manifest: dict) -> str:
     """Human summary of a finished run, from its manifest (``dataset.json``)."""
     clips = sum(s["clips"] for s in manifest["shards"])
@@ -246,4 +281,9 @@ def summary(manifest: dict) -> str:
         parts.append(f"  {split}: {c['segments']} segments, {c['identities']} identities")
     rej = ", ".join(f"{k}: {v}" for k, v in manifest["rejections"].items()) or "none"
     parts.append(f"  rejections by stage: {rej}")
+    if manifest["rejections"].get("source"):
+        parts.append(
+            f"  {manifest['rejections']['source']} source rows rejected "
+            f"(line and reason of each in {shards.FAILURES})"
+        )
     return "\n".join(parts)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face import integrity
 from speech2face.dataset.shards import MANIFEST, decode_audio
 from speech2face.errors import UserError
 
@@ -39,6 +40,9 @@ class Dataset:
         face_encoder (str), feature_dim (int): the face feature the targets use.
     Raises:
         UserError: the folder has no ``dataset.json`` or a listed shard is missing.
+        DamagedFileError: ``dataset.json`` is unreadable or a shard's size differs from the
+            one it records; a shard is checked against its sha256 the first time it is read,
+            and a shard that fails while being read names itself.
     """
 
     def __init__(self, root: str | os.PathLike):
@@ -48,14 +52,28 @@ class Dataset:
             raise UserError(
                 f"{self.root}: not a dataset (no {MANIFEST}); build one with `speech2face prepare`"
             )
-        self.manifest = json.loads(path.read_text())
-        self.face_encoder = self.manifest["face_encoder"]
-        self.feature_dim = int(self.manifest["feature_dim"])
-        self.shards = [self.root / s["file"] for s in self.manifest["shards"]]
+        self.remedy = (
+            f"re-run `speech2face prepare` with `-o {self.root}` (same source and options) "
+            "to rebuild it"
+        )
+        with integrity.reading(path, self.remedy, "dataset manifest"):
+            self.manifest = json.loads(path.read_text())
+            self.face_encoder = self.manifest["face_encoder"]
+            self.feature_dim = int(self.manifest["feature_dim"])
+            self.shards = [integrity.inside(self.root, s["file"]) for s in self.manifest["shards"]]
         for shard in self.shards:
             if not shard.is_file():
                 raise UserError(f"{shard}: shard listed in {path} is missing")
+        for shard, rec in zip(self.shards, self.manifest["shards"], strict=True):
+            integrity.check(shard, rec, self.remedy, what="shard", full=False)
         self._index = None
+
+    def _reading(self, s: int, full: bool = True):
+        """Context for reading shard ``s``: checked against its record first (the sha256
+        once per process when ``full``); any failure inside names the shard."""
+        shard, record = self.shards[s], self.manifest["shards"][s]
+        integrity.check(shard, record, self.remedy, what="shard", full=full)
+        return integrity.reading(shard, self.remedy, "shard")
 
     def identities(self, split: str | None = None) -> list[str]:
         """Sorted identity names, optionally those with segments in one split.
@@ -81,7 +99,7 @@ class Dataset:
         if self._index is None:
             self._index = []
             for s, shard in enumerate(self.shards):
-                with h5py.File(shard, "r") as f:
+                with self._reading(s, full=False), h5py.File(shard, "r") as f:
                     splits = [x.decode() for x in f["split"][:]]
                 self._index += [(s, r, sp) for r, sp in enumerate(splits)]
         return [(s, r) for s, r, sp in self._index if split is None or sp == split]
@@ -100,7 +118,7 @@ class Dataset:
         for pos, (s, r) in enumerate(rows):
             by_shard.setdefault(s, []).append((pos, r))
         for s, items in by_shard.items():
-            with h5py.File(self.shards[s], "r") as f:
+            with self._reading(s), h5py.File(self.shards[s], "r") as f:
                 order = sorted(items, key=lambda x: x[1])
                 wanted = [r for _, r in order]
                 for name in fields:

@@ -14,7 +14,6 @@ One shard holds the segments of a fixed group of clips. Per segment:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -135,9 +134,7 @@ def shard_info(path: str | os.PathLike) -> dict:
 
 
 def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """Hex sha256 of a file (:func:`speech2face.integrity.sha256`)."""
+    from speech2face.integrity import sha256 as digest
+
+    return digest(path)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face import integrity
 from speech2face.bundle import MEAN_FILE
 from speech2face.dataset.reader import Dataset
 from speech2face.dataset.shards import MANIFEST, sha256
@@ -96,6 +97,7 @@ def train_decoder(
         "faces": len(images),
         "identity_loss": bool(encoder.differentiable),
         "dataset": str(Path(data).resolve()),
+        "files": integrity.records(out, (DECODER_FILE, MEAN_FILE)),  # checked by `train`
     }
     (out / CONFIG_FILE).write_text(json.dumps(info, indent=1))
     _test_metrics(decoder, dataset, face_sources, encoder, config, out)

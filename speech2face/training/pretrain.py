@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face import audio
+from speech2face import audio, integrity
 from speech2face.dataset.shards import decode_audio, encode_audio
 from speech2face.errors import UserError
 from speech2face.training.config import PretrainConfig
@@ -88,13 +88,16 @@ def speaker_windows(sources, out: Path, config: PretrainConfig) -> dict[str, np.
     )
     cache = out / WINDOWS
     if cache.is_file():
-        with h5py.File(cache, "r") as f:
-            if f.attrs.get("key") == key:
-                return {
-                    "audio": f["audio"][:],
-                    "speaker": f["speaker"][:].astype(str),
-                    "recording": f["recording"][:].astype(str),
-                }
+        try:
+            with h5py.File(cache, "r") as f:
+                if f.attrs.get("key") == key:
+                    return {
+                        "audio": f["audio"][:],
+                        "speaker": f["speaker"][:].astype(str),
+                        "recording": f["recording"][:].astype(str),
+                    }
+        except (OSError, KeyError, ValueError) as exc:  # a damaged cache is rebuilt
+            log.warning("%s is unreadable (%s); rebuilding it", cache, exc)
     waves, names, recordings = [], [], []
     for source in sources:
         w, n, r = _source_windows(Path(source), config)
@@ -272,6 +275,7 @@ def pretrain(sources, out, config: PretrainConfig | None = None):
     save_parts(model, out, VOICE)
     (out / SPEAKERS).write_text(json.dumps(speakers))
     info = {"config": asdict(config), "sources": [str(s) for s in sources], "steps": steps}
+    info["files"] = integrity.records(out, (f"{VOICE}.json", f"{VOICE}.weights.h5"))
     (out / INFO).write_text(json.dumps({**info, **figures}, indent=1))
     return figures
 
@@ -286,6 +290,7 @@ def init_from_pretrained(model, run: str | os.PathLike) -> int:
         The number of layers copied.
     Raises:
         UserError: not a pretrain run, or one of another preset (shapes differ).
+        DamagedFileError: its weights or architecture are damaged or foreign.
     """
     from speech2face.models import load_parts
 
@@ -294,7 +299,9 @@ def init_from_pretrained(model, run: str | os.PathLike) -> int:
         raise UserError(
             f"{run}: not a pretrain run (no {VOICE}.weights.h5); run `speech2face pretrain`"
         )
-    source = load_parts(run, VOICE)
+    fix = f"re-run `speech2face pretrain` with `-o {run}` to rewrite it"
+    integrity.check_recorded(run, INFO, fix, "pretrain run file")
+    source = load_parts(run, VOICE, fix)
     copied = 0
     for layer in model.layers:
         if layer.name in HEAD or not layer.weights:

@@ -48,6 +48,7 @@ class StepBatches(keras.utils.PyDataset):
         self.batches = batches
         self.start = start
         self.total = total
+        self.error = None  # a UserError met reading a batch (a damaged shard), for fit
 
     def __len__(self):
         return self.total - self.start
@@ -55,7 +56,11 @@ class StepBatches(keras.utils.PyDataset):
     def __getitem__(self, i):
         data_epoch, position = divmod(self.start + i, len(self.batches))
         self.batches.epoch = data_epoch
-        batch = self.batches[position]
+        try:
+            batch = self.batches[position]
+        except UserError as exc:  # TensorFlow wraps it in its own error; fit re-raises it
+            self.error = exc
+            raise
         return batch["audio"], batch["feature"].astype(np.float32)
 
 
@@ -93,11 +98,15 @@ def typical_radius(dataset: Dataset, mean: np.ndarray, std: np.ndarray) -> float
 
 
 def _load_decoder(decoder_dir: Path, dataset: Dataset):
+    from speech2face import integrity
     from speech2face.models import load_model
+    from speech2face.training.decoder import CONFIG_FILE
 
     if not (decoder_dir / DECODER_FILE).is_file():
         raise UserError(f"{decoder_dir}: no {DECODER_FILE}; run `speech2face train-decoder` first")
-    decoder = load_model(decoder_dir / DECODER_FILE)
+    fix = f"re-run `speech2face train-decoder` with `-o {decoder_dir}` to rewrite it"
+    integrity.check_recorded(decoder_dir, CONFIG_FILE, fix, "decoder run file")
+    decoder = load_model(decoder_dir / DECODER_FILE, remedy=fix)
     if decoder.input.shape[-1] != dataset.feature_dim:
         raise UserError(
             f"decoder takes {decoder.input.shape[-1]}-D features, the dataset has "
@@ -230,15 +239,21 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if done < n_epochs:
-        model.fit(
-            StepBatches(batches, done * per_epoch, steps),
-            epochs=n_epochs,
-            steps_per_epoch=per_epoch,
-            initial_epoch=done,
-            shuffle=False,
-            callbacks=callbacks,
-            verbose="auto",
-        )
+        feed = StepBatches(batches, done * per_epoch, steps)
+        try:
+            model.fit(
+                feed,
+                epochs=n_epochs,
+                steps_per_epoch=per_epoch,
+                initial_epoch=done,
+                shuffle=False,
+                callbacks=callbacks,
+                verbose="auto",
+            )
+        except Exception:
+            if feed.error is not None:  # a shard that fails mid-training: one line naming it
+                raise feed.error from None
+            raise
     if config.precise_bn:
         plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
         _precise_statistics(model, plain)

@@ -83,7 +83,8 @@ def read_clips(
             ``output/downloads`` unless ``config.download_dir`` is set).
     Returns:
         (clips, [(item, reason)] for what the source itself could not give: malformed
-        rows, unavailable videos).
+        rows, unavailable videos; ``item`` is "<csv>:<line>" for a CSV row). ``clips`` is
+        empty only when some rows were rejected.
     Raises:
         UserError: unknown source type, an unreadable source, or no clip left after the
             split filter.
@@ -103,7 +104,7 @@ def read_clips(
     elif kind == "voxceleb":
         clips = voxceleb.voxceleb_clips(path, config.test_fraction)
     elif kind == "manifest":
-        clips = folder.manifest_clips(path)
+        clips, failures = folder.manifest_rows(path)
     elif kind == "folder":
         clips = folder.folder_clips(path, config.test_fraction)
     else:
@@ -112,7 +113,7 @@ def read_clips(
     if config.split:
         keep = set(config.split.split(","))
         clips = [c for c in clips if c.split in keep]
-    if not clips:
+    if not clips and not failures:  # with rejected rows, `prepare` lists them, then refuses
         where = f" in split {config.split}" if config.split else ""
         raise UserError(f"{path}: no clips{where} (read as a {kind} source)")
     return clips, failures

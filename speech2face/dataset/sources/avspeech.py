@@ -75,23 +75,29 @@ def read_csv(
     Returns:
         (valid rows, [(row index, reason)] for malformed rows).
     Raises:
-        UserError: the file is missing.
+        UserError: the file is missing or not a readable text CSV.
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: AVSpeech CSV not found")
     rows, bad = [], []
     with open(path, newline="") as f:
-        for index, fields in enumerate(csv.reader(f)):
-            if index < from_id or (to_id is not None and index >= to_id):
-                continue
-            if not fields or all(not v.strip() for v in fields):
-                continue
-            try:
-                rows.append(parse_row(index, fields))
-            except ValueError as exc:
-                bad.append((index, str(exc)))
-                log.warning("%s row %d skipped: %s", path, index, exc)
+        reader = csv.reader(f)
+        try:
+            for index, fields in enumerate(reader):
+                if index < from_id or (to_id is not None and index >= to_id):
+                    continue
+                if not fields or all(not v.strip() for v in fields):
+                    continue
+                try:
+                    rows.append(parse_row(index, fields))
+                except ValueError as exc:
+                    bad.append((index, str(exc)))
+                    log.warning("%s row %d skipped: %s", path, index, exc)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise UserError(
+                f"{path}:{reader.line_num}: not a readable CSV ({exc.__class__.__name__}: {exc})"
+            ) from None
     return rows, bad
 
 
@@ -193,17 +199,23 @@ def avspeech_clips(
     AVSpeech has no speaker ids: each YouTube video is taken as one identity.
 
     Returns:
-        (clips, [(row description, reason)] for rows that were malformed or unavailable).
+        (clips, [("<csv>:<line>", reason)] for rows that were malformed or unavailable; the
+        reason starts with the 0-based row number that ``from_id``/``to_id`` count).
     """
     from tqdm import tqdm
 
     rows, bad = read_csv(csv_path, from_id, to_id)
-    failures = [(f"row {i}", reason) for i, reason in bad]
+    failures = [(f"{csv_path}:{i + 1}", f"row {i}: {reason}") for i, reason in bad]
     clips = []
     for row in tqdm(rows, desc="download", unit="row", disable=len(rows) < 2):
         path = download_segment(row, download_dir, url_template)
         if path is None:
-            failures.append((f"row {row.index} {row.youtube_id}", "video unavailable"))
+            failures.append(
+                (
+                    f"{csv_path}:{row.index + 1}",
+                    f"row {row.index} {row.youtube_id}: video unavailable",
+                )
+            )
             continue
         clips.append(
             Clip(

@@ -68,38 +68,75 @@ def manifest_clips(
     """Clips listed in a manifest CSV (rows whose ``kind`` is in ``kinds``).
 
     Paths are relative to the CSV's folder and must stay inside it. The ``split`` column
-    is kept; an empty split is assigned by identity.
+    is kept; an empty split is assigned by identity. Rejected rows are logged
+    (:func:`manifest_rows` returns them).
 
     Raises:
-        UserError: missing columns, or a path leaving the folder.
+        UserError: missing columns, or a file that is not a readable text CSV.
+    """
+    clips, rejected = manifest_rows(csv_path, kinds)
+    for item, reason in rejected:
+        log.warning("%s: row skipped: %s", item, reason)
+    return clips
+
+
+def manifest_rows(
+    csv_path: str | os.PathLike, kinds: tuple[str, ...] = ("talking_face",)
+) -> tuple[list[Clip], list[tuple[str, str]]]:
+    """Clips of a manifest CSV and the rows rejected, each with its line and reason.
+
+    A row is rejected when it has another number of fields than the header, an empty path
+    or identity, a path leaving the CSV's folder (absolute, ``..``, a link out), or a file
+    that does not exist. Rows of other kinds are ignored, not rejected.
+
+    Returns:
+        (clips, [("<csv>:<line>", reason)]).
+    Raises:
+        UserError: missing columns, or a file that is not a readable text CSV (the message
+            names the line).
     """
     csv_path = Path(csv_path)
     root = csv_path.parent
-    clips = []
+    clips, rejected = [], []
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = {"path", "identity"} - set(reader.fieldnames or [])
-        if missing:
-            raise UserError(f"{csv_path}: missing columns {sorted(missing)}")
-        for line, row in enumerate(reader, start=2):
-            if row.get("kind", "talking_face") not in kinds:
-                continue
-            try:
-                media = inside(root, row["path"])
-            except UserError as exc:
-                raise UserError(f"{csv_path}:{line}: {exc}") from None
-            if not media.is_file():
-                log.warning("%s:%d: %s not found, skipped", csv_path, line, media)
-                continue
-            identity = row["identity"].strip()
-            sidecar = find_sidecar(media) if row.get("has_audio") == "sidecar" else None
-            clips.append(
-                Clip(
-                    str(media),
-                    identity,
-                    str(sidecar) if sidecar else None,
-                    split=row.get("split") or split_of(identity),
-                    gender=(row.get("gender") or "").strip(),
-                )
-            )
-    return clips
+        try:
+            missing = {"path", "identity"} - set(reader.fieldnames or [])
+            if missing:
+                raise UserError(f"{csv_path}: missing columns {sorted(missing)}")
+            for row in reader:
+                item = f"{csv_path}:{reader.line_num}"
+                if row.get("kind", "talking_face") not in kinds:
+                    continue
+                try:
+                    clips.append(_manifest_clip(root, row))
+                except (UserError, ValueError) as exc:
+                    rejected.append((item, str(exc)))
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise UserError(
+                f"{csv_path}:{reader.line_num}: not a readable CSV ({exc.__class__.__name__}: "
+                f"{exc})"
+            ) from None
+    return clips, rejected
+
+
+def _manifest_clip(root: Path, row: dict) -> Clip:
+    """One manifest row as a clip. Raises ValueError / UserError saying what is wrong."""
+    if None in row or None in row.values():
+        raise ValueError("another number of fields than the header")
+    if not row["path"].strip():
+        raise ValueError("empty path")
+    identity = row["identity"].strip()
+    if not identity:
+        raise ValueError("empty identity")
+    media = inside(root, row["path"])
+    if not media.is_file():
+        raise ValueError(f"{media} not found")
+    sidecar = find_sidecar(media) if row.get("has_audio") == "sidecar" else None
+    return Clip(
+        str(media),
+        identity,
+        str(sidecar) if sidecar else None,
+        split=(row.get("split") or "").strip() or split_of(identity),
+        gender=(row.get("gender") or "").strip(),
+    )
