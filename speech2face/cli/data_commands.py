@@ -6,9 +6,9 @@ import argparse
 
 from speech2face import audio
 from speech2face.cli.options import config_option, config_options
-from speech2face.dataset.build import PrepareConfig
+from speech2face.dataset.build import ENGINES, PrepareConfig
 from speech2face.dataset.segments import SegmentConfig
-from speech2face.dataset.shards import FAILURES, MANIFEST
+from speech2face.dataset.shards import FACE_CODECS, FAILURES, MANIFEST
 from speech2face.dataset.sources import SOURCE_TYPES, SourceConfig
 from speech2face.dataset.splits import SPLIT_MODES
 
@@ -118,7 +118,39 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
     )
     config_option(p, "--min-rms", segment, "min_rms", "silence threshold (RMS)", type=float)
-    config_option(p, "--workers", build, "workers", "worker processes", type=int)
+    config_option(
+        p,
+        "--workers",
+        build,
+        "workers",
+        "worker processes (--engine ray without --address: CPUs of the local Ray)",
+        type=int,
+    )
+    config_option(
+        p,
+        "--engine",
+        build,
+        "engine",
+        "where the clip groups run: local (process pool) or ray (Ray tasks on a cluster; "
+        "pip install 'speech2face[cluster]')",
+        choices=ENGINES,
+    )
+    config_option(
+        p,
+        "--address",
+        build,
+        "address",
+        "--engine ray: the Ray cluster, e.g. 10.0.0.1:6379 or auto (default $RAY_ADDRESS, "
+        "else a local Ray)",
+    )
+    config_option(
+        p,
+        "--face-codec",
+        build,
+        "face_codec",
+        "how face crops are stored: jpeg (quality 95, ~12 KB) or png (lossless, ~55 KB)",
+        choices=FACE_CODECS,
+    )
     config_option(p, "--clips-per-shard", build, "clips_per_shard", "clips per shard", type=int)
     config_option(
         p,

@@ -141,6 +141,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "data-parallel devices (MirroredStrategy on TF, DataParallel on JAX)",
         type=int,
     )
+    config_option(
+        p,
+        "--readers",
+        config,
+        "readers",
+        "threads reading and decoding batches ahead of training",
+        type=int,
+    )
     _add_common(p, config)
 
 

@@ -5,6 +5,13 @@ one shard written atomically, so a run killed at any moment and started again re
 the groups without a finished shard and ends with exactly the segments of an uninterrupted
 run. ``failures.csv`` and the dataset manifest ``dataset.json`` are rebuilt from the shards
 at the end of every run. No TensorFlow is imported here.
+
+Engines (``PrepareConfig.engine``): ``local``, a process pool of ``workers`` on this
+machine (the default; nothing more to install), or ``ray``, one Ray task per group on a Ray
+cluster (``address``; the ``[cluster]`` extra). Both run the same function on the same
+groups, so they write the same shards; Ray retries the tasks of a worker or node that dies.
+On a cluster every node must see the clips and the output folder at the same paths (a
+shared file system) and have the same environment.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -36,8 +44,15 @@ class PrepareConfig:
     face_encoder: str = "dlib"  # dlib (128-D, offline) or vggface (4096-D fc7, needs weights)
     vggface_weights: str | None = None
     clips_per_shard: int = 4  # clips per HDF5 shard: the unit of resume
-    workers: int = 1  # worker processes
+    workers: int = 1  # worker processes (local engine; ray without an address: its CPUs)
+    face_codec: str = "jpeg"  # stored face crops: jpeg (quality 95) or png (lossless)
+    engine: str = "local"  # local (process pool) or ray (tasks on a Ray cluster)
+    address: str | None = None  # ray: cluster address (default $RAY_ADDRESS, else a local one)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
+
+
+ENGINES = ("local", "ray")
+RAY_RETRIES = 5  # attempts Ray makes again for a task whose worker or node died
 
 
 _ENCODER = {}
@@ -68,19 +83,16 @@ def _build_shard(path: str, clips: list[Clip], config: PrepareConfig) -> dict:
             log.info("rejected %s (%s): %s", *item)
         segments += segs
         failures += rejected
-    try:
-        shards.write_shard(
-            path,
-            segments,
-            [c.key for c in clips],
-            failures,
-            encoder.name,
-            encoder.dim,
-            face_size=config.segment.face_size,
-        )
-    except BaseException:  # disk full, read-only: leave no partial file taking space
-        Path(path + ".tmp").unlink(missing_ok=True)
-        raise
+    shards.write_shard(
+        path,
+        segments,
+        [c.key for c in clips],
+        failures,
+        encoder.name,
+        encoder.dim,
+        face_size=config.segment.face_size,
+        face_codec=config.face_codec,
+    )
     return {"path": path, "clips": len(clips), "segments": len(segments)}
 
 
@@ -141,7 +153,8 @@ def prepare(
         The manifest (also written to ``out_dir/dataset.json``); its :func:`summary` is
         printed.
     Raises:
-        UserError: no clips, or an existing dataset built with another face encoder.
+        UserError: no clips, an existing dataset built with another face encoder, an
+            unknown engine or face codec, or (engine ray) Ray missing or unreachable.
     """
     from tqdm import tqdm
 
@@ -156,6 +169,12 @@ def prepare(
                 f"its line and reason in {out / shards.FAILURES}"
             )
         raise UserError("no clips to prepare")
+    if config.engine not in ENGINES:
+        raise UserError(f"unknown engine {config.engine!r}: use one of {', '.join(ENGINES)}")
+    if config.face_codec not in shards.FACE_CODECS:
+        raise UserError(
+            f"unknown face codec {config.face_codec!r}: use one of {', '.join(shards.FACE_CODECS)}"
+        )
     (out / shards.SHARD_DIR).mkdir(parents=True, exist_ok=True)
     groups = _groups(clips, config.clips_per_shard)
     paths = [shards.shard_path(out, i) for i in range(len(groups))]
@@ -171,27 +190,83 @@ def prepare(
     start = time.time()
     made = 0
     bar = tqdm(total=len(clips), initial=done_clips, unit="clip", desc="prepare")
-    if config.workers <= 1:
-        results = (_build_shard(p, g, config) for p, g in todo)
-        for result in results:
-            made += result["segments"]
-            bar.update(result["clips"])
-            bar.set_postfix(segments=made, seg_per_s=f"{made / (time.time() - start):.2f}")
-    else:
-        with ProcessPoolExecutor(max_workers=config.workers) as pool:
-            futures = [pool.submit(_build_shard, p, g, config) for p, g in todo]
-            for future in as_completed(futures):
-                result = future.result()
-                made += result["segments"]
-                bar.update(result["clips"])
-                bar.set_postfix(segments=made, seg_per_s=f"{made / (time.time() - start):.2f}")
+    run = _run_ray if config.engine == "ray" else _run_local
+    for result in run(todo, config):
+        made += result["segments"]
+        bar.update(result["clips"])
+        bar.set_postfix(segments=made, seg_per_s=f"{made / (time.time() - start):.2f}")
     bar.close()
     for stale in shards.shard_files(out):
         if stale not in paths:  # left by a run with another clip list
             stale.unlink()
+    for partial in (out / shards.SHARD_DIR).glob("*.tmp"):  # left by a killed writer
+        partial.unlink(missing_ok=True)
     manifest = write_manifest(out, paths, config, source_failures, command)
     print(summary(manifest))
     return manifest
+
+
+def _run_local(todo: list[tuple[str, list[Clip]]], config: PrepareConfig) -> Iterator[dict]:
+    """Build the shards in this process (workers <= 1) or a process pool; yield summaries."""
+    if config.workers <= 1:
+        yield from (_build_shard(p, g, config) for p, g in todo)
+        return
+    with ProcessPoolExecutor(max_workers=config.workers) as pool:
+        futures = [pool.submit(_build_shard, p, g, config) for p, g in todo]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError(
+            "--engine ray needs Ray: pip install 'speech2face[cluster]' (or pip install ray)"
+        ) from None
+    return ray
+
+
+def connect_ray(config: PrepareConfig) -> Callable[[], None]:
+    """Connect to the Ray cluster of ``config.address`` (or $RAY_ADDRESS), or start a local
+    one with ``config.workers`` CPUs; returns the function that disconnects (a no-op when
+    Ray was already initialised by the caller).
+
+    Raises:
+        UserError: Ray is not installed, or no cluster answers at the address.
+    """
+    ray = _ray()
+    if ray.is_initialized():
+        return lambda: None
+    address = config.address or os.environ.get("RAY_ADDRESS")
+    options = {} if address else {"num_cpus": max(1, config.workers)}
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+            **options,
+        )
+    except ConnectionError as exc:
+        raise UserError(f"no Ray cluster at {address}: {exc}") from None
+    return ray.shutdown
+
+
+def _run_ray(todo: list[tuple[str, list[Clip]]], config: PrepareConfig) -> Iterator[dict]:
+    """One Ray task per group (1 CPU each); yield summaries as tasks finish. A task whose
+    worker process or node dies is run again (up to :data:`RAY_RETRIES` times) by Ray."""
+    if not todo:
+        return
+    ray = _ray()
+    disconnect = connect_ray(config)
+    try:
+        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(_build_shard)
+        pending = [task.remote(p, g, config) for p, g in todo]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        disconnect()
 
 
 def write_manifest(
@@ -212,6 +287,7 @@ def write_manifest(
         infos.append(
             {
                 "file": str(path.relative_to(out)),
+                "format": info["format"],
                 **integrity.record(path),  # sha256 and bytes, checked by the reader
                 "segments": info["segments"],
                 "clips": len(info["clips"]),
@@ -237,7 +313,8 @@ def write_manifest(
             "segments": sum(e["splits"][split] for e in members),
         }
     manifest = {
-        "format": 1,
+        "format": shards.FORMAT,  # of the shards written now; each shard's is in "shards"
+        "codecs": {"audio": "flac", "face": config.face_codec},
         "face_encoder": config.face_encoder,
         "feature_dim": dim,
         "audio": audio.constants(),

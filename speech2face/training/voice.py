@@ -41,25 +41,30 @@ class StepBatches(keras.utils.PyDataset):
     Item ``i`` is the batch of global step ``start + i``, a pure function of the step and
     the seed (Keras may read items ahead or twice; with ``fit(shuffle=False)`` it consumes
     them in order), so a resumed run sees exactly the batches of an uninterrupted one.
+    Items asked for in order come from :meth:`SegmentBatches.stream` (``readers`` threads
+    reading ahead); any other item is read on the spot.
     """
 
-    def __init__(self, batches: SegmentBatches, start: int, total: int):
+    def __init__(self, batches: SegmentBatches, start: int, total: int, readers: int = 2):
         super().__init__(workers=1, use_multiprocessing=False)
         self.batches = batches
         self.start = start
         self.total = total
         self.error = None  # a UserError met reading a batch (a damaged shard), for fit
+        self.readers = readers
+        self._stream, self._next = None, None
 
     def __len__(self):
         return self.total - self.start
 
     def __getitem__(self, i):
-        data_epoch, position = divmod(self.start + i, len(self.batches))
-        self.batches.epoch = data_epoch
+        if self._stream is None or i != self._next:
+            self._stream = self.batches.stream(self.start + i, self.total, workers=self.readers)
+        self._next = i + 1
         try:
-            batch = self.batches[position]
+            batch = next(self._stream)
         except UserError as exc:  # TensorFlow wraps it in its own error; fit re-raises it
-            self.error = exc
+            self.error, self._stream = exc, None
             raise
         return batch["audio"], batch["feature"].astype(np.float32)
 
@@ -239,7 +244,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if done < n_epochs:
-        feed = StepBatches(batches, done * per_epoch, steps)
+        feed = StepBatches(batches, done * per_epoch, steps, config.readers)
         try:
             model.fit(
                 feed,
