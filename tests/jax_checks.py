@@ -1,6 +1,7 @@
 """Checks that run on the JAX backend, in a process started with KERAS_BACKEND=jax.
 
     KERAS_BACKEND=jax python tests/jax_checks.py warp|models
+    KERAS_BACKEND=jax KERAS_DISTRIBUTION_...=... python tests/jax_checks.py hosts DATA DEC OUT
 
 Each check raises AssertionError on failure; the script prints "jax <check> ok" when all
 passed. ``tests/test_jax_backend.py`` runs it (the test process itself runs TensorFlow).
@@ -67,7 +68,34 @@ def check_models() -> None:
     assert np.isfinite(last) and last < first, (first, last)
 
 
-CHECKS = {"warp": check_warp, "models": check_models}
+def check_hosts() -> None:
+    """One of several processes (``KERAS_DISTRIBUTION_*`` set by the caller) of a multi-host
+    `train` run: ``keras.distribution.initialize()``, this host's share of the batches,
+    data-parallel steps. Prints the rows of this host's first batch and a checksum of the
+    trained weights (equal on every host when the gradients were combined)."""
+    import json
+
+    import jax
+
+    from speech2face.dataset.reader import Dataset, SegmentBatches
+    from speech2face.training.config import TrainConfig
+    from speech2face.training.voice import train_voice_encoder
+
+    data, decoder, out = sys.argv[2:5]
+    config = TrainConfig(
+        steps=2, checkpoint_every=2, batch_size=4, hosts=True, precise_bn=False, readers=1
+    )
+    model = train_voice_encoder(data, decoder, out, config)
+    assert jax.process_count() == 2 and len(jax.devices()) == 2, jax.devices()
+    host = SegmentBatches(
+        Dataset(data), "train", 2, process_index=jax.process_index(), process_count=2
+    )
+    print("rows", json.dumps(host.batch_rows(0, 0)))
+    total = sum(float(np.sum(np.asarray(w, np.float64))) for w in model.get_weights())
+    print(f"weights {total:.10e}")
+
+
+CHECKS = {"warp": check_warp, "models": check_models, "hosts": check_hosts}
 
 if __name__ == "__main__":
     name = sys.argv[1]

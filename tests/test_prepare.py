@@ -215,3 +215,21 @@ def test_augmentation_is_a_seeded_shift_and_gain():
         shift = int(np.argmax(np.fft.irfft(np.fft.rfft(row) * np.conj(np.fft.rfft(src)))))
         np.testing.assert_allclose(row, np.roll(src, shift) * gain, atol=1e-6)
     assert not np.allclose(a, augment_waveforms(waves, np.random.default_rng([3, 1, 8])))
+
+
+@pytest.mark.slow
+def test_convert_between_formats(dataset, tmp_path):
+    from speech2face.dataset.build import convert
+
+    old = convert(dataset.root, tmp_path / "f1", shard_format=1)
+    assert old["shards"][0]["format"] == 1 and old["counts"] == dataset.manifest["counts"]
+    new = convert(tmp_path / "f1", tmp_path / "f2", face_codec="png")
+    assert new["format"] == 2 and new["codecs"]["face"] == "png"
+    a, b = dataset.load(), Dataset(tmp_path / "f2").load()
+    for name in a:  # faces: the JPEG pixels of `dataset`, kept exactly through format 1 and PNG
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    size = {
+        k: sum(p.stat().st_size for p in Dataset(r).shards)
+        for k, r in (("f1", tmp_path / "f1"), ("jpeg", dataset.root))
+    }
+    assert size["jpeg"] < 0.5 * size["f1"]  # FLAC + JPEG: under half of format 1

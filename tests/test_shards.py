@@ -42,32 +42,15 @@ def _segments(n, rng, identity="a", split="train"):
     return out
 
 
-def _write_format1(path, segments):
-    """A shard in the layout of format 1 (int16 audio array, gzip face array, no format)."""
-    with h5py.File(path, "w") as f:
-        for name, (_, dtype) in shards.ARRAYS.items():
-            data = np.stack([np.asarray(s[name]) for s in segments]).astype(dtype)
-            opts = {"compression": "gzip", "compression_opts": 1} if name == "face" else {}
-            f.create_dataset(name, data=data, **opts)
-        for name in shards.STRINGS:
-            f.create_dataset(name, data=[s[name] for s in segments], dtype=h5py.string_dtype())
-        f.attrs["clips"] = json.dumps(sorted({s["clip"] for s in segments}))
-        f.attrs["failures"] = "[]"
-        f.attrs["face_encoder"] = "dlib"
-        f.attrs["feature_dim"] = DIM
-
-
 def _dataset(root, groups, face_codec="png", format1=()):
     """A dataset folder whose shard k holds ``groups[k]`` (format 1 for k in format1)."""
     (root / shards.SHARD_DIR).mkdir(parents=True)
     infos = []
     for k, segs in enumerate(groups):
         path = shards.shard_path(root, k)
-        if k in format1:
-            _write_format1(path, segs)
-        else:
-            clips = sorted({s["clip"] for s in segs})
-            shards.write_shard(path, segs, clips, [], "dlib", DIM, SAMPLES, SIZE, face_codec)
+        clips = sorted({s["clip"] for s in segs})
+        fmt = 1 if k in format1 else shards.FORMAT
+        shards.write_shard(path, segs, clips, [], "dlib", DIM, SAMPLES, SIZE, face_codec, fmt)
         infos.append({"file": str(path.relative_to(root)), "segments": len(segs)})
     ids = {s["identity"]: {"split": s["split"], "segments": 1} for g in groups for s in g}
     manifest = {"format": 2, "face_encoder": "dlib", "feature_dim": DIM, "shards": infos}
@@ -110,6 +93,8 @@ def test_both_formats_read_the_same(tmp_path):
     assert b["face"].shape == (3, SIZE, SIZE, 3) and b["face"].dtype == np.uint8
     assert shards.shard_info(new.shards[0])["format"] == 2
     assert shards.shard_info(old.shards[0])["format"] == 1
+    with h5py.File(old.shards[0]) as f:  # the layout of format 1: plain arrays
+        assert f["audio"].dtype == np.int16 and f["face"].shape == (3, SIZE, SIZE, 3)
     # rows in any order, repeated, across a format-1 and a format-2 shard of one dataset
     mixed = _dataset(tmp_path / "mixed", [segs, segs], format1=(0,))
     got = mixed.read([(1, 2), (0, 0), (1, 2), (0, 2)], ("audio", "clip"))

@@ -35,6 +35,15 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
+def _cmd_convert(args) -> int:
+    from speech2face.dataset.build import convert, summary
+
+    manifest = convert(args.dataset, args.output, args.face_codec)
+    print(summary(manifest))
+    print(f"dataset: {args.output}/{MANIFEST} (format {manifest['format']})")
+    return 0
+
+
 def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `prepare` (shared with preprocess/data_download.py): the fields of
     SourceConfig, PrepareConfig and SegmentConfig."""
@@ -199,3 +208,23 @@ def register(sub) -> None:
     p.add_argument("path", help="folder, manifest CSV, VoxCeleb root or AVSpeech CSV")
     add_prepare_arguments(p)
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser(
+        "convert-dataset",
+        help="rewrite a dataset in the current shard format (FLAC audio, JPEG or PNG faces)",
+        description="Copy a dataset from `prepare` into a new folder in the current shard "
+        "format (2: FLAC audio, JPEG or PNG face crops; about 125 KB a segment instead of "
+        "300 KB) with the same segments. Datasets of format 1 are read as they are; this "
+        "only saves space. Rerun to resume.",
+    )
+    p.add_argument("dataset", help="dataset folder to read")
+    p.add_argument("-o", "--output", required=True, help="new dataset folder")
+    config_option(
+        p,
+        "--face-codec",
+        PrepareConfig,
+        "face_codec",
+        "jpeg (quality 95) or png (lossless)",
+        choices=FACE_CODECS,
+    )
+    p.set_defaults(func=_cmd_convert)

@@ -143,6 +143,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     config_option(
         p,
+        "--hosts",
+        config,
+        "hosts",
+        "several hosts (JAX): run the same command on every host with "
+        "KERAS_DISTRIBUTION_JOB_ADDRESSES (coordinator host:port), "
+        "KERAS_DISTRIBUTION_NUM_PROCESSES and KERAS_DISTRIBUTION_PROCESS_ID set; the batch "
+        "size is the global one, split between the hosts",
+        action="store_true",
+    )
+    config_option(
+        p,
         "--readers",
         config,
         "readers",

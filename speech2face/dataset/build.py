@@ -349,6 +349,74 @@ def _write_failures(out: Path, failures) -> None:
     os.replace(tmp, out / shards.FAILURES)
 
 
+def convert(
+    src: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    face_codec: str = "jpeg",
+    shard_format: int = shards.FORMAT,
+) -> dict:
+    """Rewrite a dataset in another shard format (e.g. format 1 -> 2: FLAC audio, JPEG faces),
+    shard by shard, with the same segments, clips and failures; resumable (finished shards
+    of the same format and codec are kept).
+
+    Args:
+        src: a dataset folder. out_dir: the new dataset folder (not ``src``).
+        face_codec: "jpeg" or "png". shard_format: 2 (default) or 1.
+    Returns:
+        The new manifest (``out_dir/dataset.json``).
+    Raises:
+        UserError: ``src`` is not a dataset, or ``out_dir`` is ``src``.
+    """
+    from tqdm import tqdm
+
+    from speech2face.dataset.reader import FIELDS, Dataset
+
+    dataset = Dataset(src)
+    out = Path(out_dir)
+    if out.resolve() == dataset.root.resolve():
+        raise UserError(f"{out}: convert into a new folder, not into the dataset itself")
+    (out / shards.SHARD_DIR).mkdir(parents=True, exist_ok=True)
+    paths = []
+    for s, shard in enumerate(tqdm(dataset.shards, desc="convert", unit="shard")):
+        path = out / shard.relative_to(dataset.root)
+        paths.append(path)
+        info = shards.shard_info(shard)
+        if path.is_file():
+            import h5py
+
+            with h5py.File(path, "r") as f:
+                same = shards.shard_format(f) == shard_format and (
+                    shard_format == 1 or f.attrs.get("face_codec") == face_codec
+                )
+            if same and shards.shard_info(path)["clips"] == info["clips"]:
+                continue
+        rows = [(s, r) for r in range(info["segments"])]
+        data = dataset.read(rows, FIELDS) if rows else {}
+        segments = [{k: data[k][i] for k in FIELDS} for i in range(len(rows))]
+        shards.write_shard(
+            path,
+            segments,
+            info["clips"],
+            info["failures"],
+            info["face_encoder"],
+            info["feature_dim"],
+            face_size=int(dataset.manifest.get("face_size", 224)),
+            face_codec=face_codec,
+            shard_format=shard_format,
+        )
+    dataset.close()
+    segment = SegmentConfig(**dataset.manifest.get("segment_config", {}))
+    config = PrepareConfig(face_encoder=dataset.face_encoder, face_codec=face_codec)
+    config.segment = segment
+    source = []
+    with open(dataset.root / shards.FAILURES, newline="") as f:
+        for row in csv.DictReader(f):
+            if row["stage"] == "source":
+                item, _, reason = row["reason"].partition(": ")
+                source.append((item, reason))
+    return write_manifest(out, paths, config, source, dataset.manifest.get("command"))
+
+
 def summary(manifest: dict) -> str:
     """Human summary of a finished run, from its manifest (``dataset.json``)."""
     clips = sum(s["clips"] for s in manifest["shards"])

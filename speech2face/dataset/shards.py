@@ -148,8 +148,10 @@ def write_shard(
     audio_samples: int = N_SAMPLES,
     face_size: int = CROP_SIZE,
     face_codec: str = "jpeg",
+    shard_format: int = FORMAT,
 ) -> Path:
-    """Write segments to ``path`` atomically, in format :data:`FORMAT` (module doc).
+    """Write segments to ``path`` atomically, in format :data:`FORMAT` (module doc), or in
+    format 1 when ``shard_format`` is 1 (for comparisons; ``face_codec`` is then unused).
 
     The file is written under a temporary name unique to this writer (``path.<id>.tmp``)
     and renamed when complete, so a reader never sees a partial shard and two writers of the
@@ -173,20 +175,24 @@ def write_shard(
     n = len(segments)
     shapes = {"landmarks": (68, 2), "feature": (feature_dim,), "box": (4,)}
     blobs = h5py.vlen_dtype(np.uint8)
+    if shard_format == 1:
+        shapes |= {"audio": (audio_samples,), "face": (face_size, face_size, 3)}
     try:
         with h5py.File(tmp, "w") as f:
-            audio = f.create_dataset("audio", (n,), dtype=blobs)
-            face = f.create_dataset("face", (n,), dtype=blobs)
-            for i, seg in enumerate(segments):
-                audio[i] = flac_bytes(seg["audio"])
-                face[i] = image_bytes(seg["face"], face_codec)
+            if shard_format != 1:
+                audio = f.create_dataset("audio", (n,), dtype=blobs)
+                face = f.create_dataset("face", (n,), dtype=blobs)
+                for i, seg in enumerate(segments):
+                    audio[i] = flac_bytes(seg["audio"])
+                    face[i] = image_bytes(seg["face"], face_codec)
             for name, (shape, dtype) in ARRAYS.items():
-                if name in ("audio", "face"):
+                if name in ("audio", "face") and shard_format != 1:
                     continue
                 data = np.zeros((n, *shapes.get(name, shape)), dtype)
                 for i, seg in enumerate(segments):
                     data[i] = seg[name]
-                f.create_dataset(name, data=data)
+                gzip = {"compression": "gzip", "compression_opts": 1} if name == "face" else {}
+                f.create_dataset(name, data=data, **(gzip if n else {}))
             for name in STRINGS:
                 f.create_dataset(
                     name,
@@ -198,11 +204,12 @@ def write_shard(
             f.attrs["failures"] = json.dumps([list(x) for x in failures])
             f.attrs["face_encoder"] = face_encoder
             f.attrs["feature_dim"] = feature_dim
-            f.attrs["format"] = FORMAT
-            f.attrs["audio_codec"] = "flac"
-            f.attrs["face_codec"] = face_codec
-            f.attrs["audio_samples"] = audio_samples
-            f.attrs["face_size"] = face_size
+            if shard_format != 1:
+                f.attrs["format"] = shard_format
+                f.attrs["audio_codec"] = "flac"
+                f.attrs["face_codec"] = face_codec
+                f.attrs["audio_samples"] = audio_samples
+                f.attrs["face_size"] = face_size
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

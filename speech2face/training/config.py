@@ -69,6 +69,7 @@ class TrainConfig:
     fit_segments: int = 64  # training segments on which the fit figure is logged
     checkpoint_every: int = 50  # steps between checkpoints (and fit figures)
     num_gpu: int = 0
+    hosts: bool = False  # multi-host JAX: keras.distribution.initialize(), batch split by host
     readers: int = 2  # threads reading batches ahead (0: read each batch when it is needed)
     seed: int = 0
     vggface_weights: str | None = None

@@ -19,6 +19,8 @@ is :mod:`speech2face.bundle`.
 from __future__ import annotations
 
 import math
+import shutil
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -32,7 +34,7 @@ from speech2face.errors import UserError
 from speech2face.training.batchnorm import precise_batchnorm
 from speech2face.training.config import TrainConfig
 from speech2face.training.decoder import DECODER_FILE
-from speech2face.training.distribution import distribution_scope
+from speech2face.training.distribution import distribution_scope, initialize_hosts
 
 
 class StepBatches(keras.utils.PyDataset):
@@ -185,7 +187,12 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
 
     Args:
         data: dataset folder. decoder_dir: a `train-decoder` run folder. out: bundle folder.
-        config: options; ``config.recipe`` picks the loss and target scale.
+        config: options; ``config.recipe`` picks the loss and target scale. With
+            ``config.hosts`` (JAX), every host runs this with the same arguments after
+            ``KERAS_DISTRIBUTION_*`` are set (:func:`initialize_hosts`): each reads its share
+            of the global batch ``config.batch_size``, host 0 writes ``out`` (which every
+            host must see, for resuming), and the fit figure and precise BatchNorm, which
+            would need predictions across hosts, are left out.
     Returns:
         The trained voice encoder (Keras model): (B, N) waveforms -> (B, dim) face features.
     Raises:
@@ -198,6 +205,9 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
 
     config = config or TrainConfig()
     out, decoder_dir = Path(out), Path(decoder_dir)
+    host, n_hosts = initialize_hosts() if config.hosts else (0, 1)
+    if config.batch_size % n_hosts:
+        raise UserError(f"batch size {config.batch_size} does not split between {n_hosts} hosts")
     dataset = Dataset(data)
     decoder = _load_decoder(decoder_dir, dataset)
     try:
@@ -206,7 +216,13 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         raise UserError(str(exc)) from None
     scale = target_statistics(dataset) if recipe == "dlib" else None
     batches = SegmentBatches(
-        dataset, "train", config.batch_size, seed=config.seed, augment=config.augment
+        dataset,
+        "train",
+        config.batch_size // n_hosts,
+        seed=config.seed,
+        augment=config.augment,
+        process_index=host,
+        process_count=n_hosts,
     )
     steps = config.steps or max(1, math.ceil(config.epochs * len(batches)))
     per_epoch = min(config.checkpoint_every, steps)
@@ -214,7 +230,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     steps = n_epochs * per_epoch  # whole checkpoint intervals
 
     keras.utils.set_random_seed(config.seed)
-    with distribution_scope(config.num_gpu):
+    with distribution_scope(config.num_gpu, hosts=config.hosts):
         model = build_voice_encoder(dataset.feature_dim, config.preset, feature_scale=scale)
         if config.init:
             init_from_pretrained(model, config.init)
@@ -232,15 +248,19 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         f"voice encoder ({config.preset}, recipe {recipe}"
         + (f", from {config.init}" if config.init else "")
         + f"): {model.count_params():,} parameters; {len(batches.rows)} training segments, "
-        f"batch {batches.batch_size}, {steps} steps"
+        f"batch {batches.batch_size * n_hosts}, {steps} steps"
+        + (f"; host {host} of {n_hosts}, {batches.batch_size} a step" if n_hosts > 1 else "")
         + (f"; resuming at step {done * per_epoch}" if done else "")
     )
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),  # stop with a message instead of saving NaNs
-        FitMonitor(*_fit_subset(dataset, config.fit_segments, config.seed)),  # before logging
-        Checkpoint(out / "checkpoint"),
-        keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-    ]
+    callbacks = [keras.callbacks.TerminateOnNaN()]  # stop with a message, not NaN weights
+    if n_hosts == 1:  # its predictions would need every host (a global batch)
+        callbacks.append(FitMonitor(*_fit_subset(dataset, config.fit_segments, config.seed)))
+    # Saving weights takes every host (JAX arrays span them) but one writer: the others
+    # write into a scratch folder of their own, removed at the end.
+    run_dir = out if host == 0 else Path(tempfile.mkdtemp(prefix=f"speech2face-host{host}-"))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    callbacks.append(Checkpoint(run_dir / "checkpoint"))
+    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if done < n_epochs:
@@ -259,14 +279,16 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
             if feed.error is not None:  # a shard that fails mid-training: one line naming it
                 raise feed.error from None
             raise
-    if config.precise_bn:
+    if config.precise_bn and n_hosts == 1:
         plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
         _precise_statistics(model, plain)
+    elif config.precise_bn:
+        print("several hosts: BatchNorm keeps its moving averages (no precise statistics)")
     if recipe == "dlib" and config.calibrate_radius:
         model.get_layer("feature_scale").radius = typical_radius(dataset, *scale)
         model.predict_function = None  # traced with the old layer: trace again
     write_bundle(
-        out,
+        run_dir,
         model,
         decoder,
         decoder_dir / MEAN_FILE,
@@ -277,4 +299,6 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         dataset=dataset.root,
         decoder_run=decoder_dir,
     )
+    if run_dir != out:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return model
