@@ -4,14 +4,15 @@ and what that means for VoxCeleb2.
     python benchmarks/bench_loader.py [--data DATASET] [--steps 200]
 
 DATASET (default: runs/demo/dataset, else the sample clips are prepared into a temporary
-folder) is rewritten in format 1 (int16 audio, gzip face arrays: the format before FLAC) and
-in format 2 with JPEG and with PNG faces, then read with :class:`SegmentBatches` the way
+folder) is rewritten in format 1 (int16 audio, gzip face arrays: the format before) and in
+format 2 (blosc or FLAC audio, JPEG or PNG faces), then read with :class:`SegmentBatches` the way
 training reads it: voice training = audio (decoded to float32, augmented) + feature, batch
 8; decoder training = face + landmarks + feature, batch 16; with 0 (in the calling thread),
 1 and 2 reader threads and 2 reader processes (grain). The files are in the page cache
 (a small dataset read for many epochs), so the figures are decoding and reading cost, not
-disk speed. CPU ms per segment (process time of the reading process and its threads) does
-not depend on the load of the machine; segments/s does: the load average is printed.
+disk speed. CPU ms per segment (process time of the reading process and its threads; with
+reader processes, of the main process only) does not depend on the load of the machine;
+segments/s does: the load average is printed.
 
 Projection (VoxCeleb2, 1.1 M segments; the paper's encoder at ~700 segments/s per GPU, 8
 GPUs need ~5,600 segments/s): disk = segments x bytes/segment; minutes per epoch at the
@@ -68,9 +69,10 @@ def _decode_costs(root: Path, repeat: int = 3) -> dict[str, float]:
     with h5py.File(ds.shards[0], "r") as f:
         audio = [f["audio"][i] for i in range(f["audio"].shape[0])]
         faces = [f["face"][i] for i in range(f["face"].shape[0])]
+        codecs = shards.codecs(f)
     out = {}
     for name, items, fn in (
-        ("flac", audio, shards.flac_samples),
+        ("audio", audio, lambda x: shards.audio_samples(x, codecs["audio"])),
         ("face", faces, shards.image_pixels),
     ):
         start = time.process_time()
@@ -104,8 +106,10 @@ def main() -> int:
         source = _source_dataset(args.data, tmp)
         variants = {
             "format 1 (int16, gzip)": convert(source, tmp / "f1", shard_format=1) and tmp / "f1",
-            "format 2 (FLAC, JPEG)": convert(source, tmp / "jpeg", "jpeg") and tmp / "jpeg",
-            "format 2 (FLAC, PNG)": convert(source, tmp / "png", "png") and tmp / "png",
+            "format 2 (blosc, JPEG)": convert(source, tmp / "jpeg", "jpeg") and tmp / "jpeg",
+            "format 2 (blosc, PNG)": convert(source, tmp / "png", "png") and tmp / "png",
+            "format 2 (FLAC, JPEG)": convert(source, tmp / "flac", audio_codec="flac")
+            and tmp / "flac",
         }
         n = len(Dataset(source).index("train"))
         print(f"dataset {source}: {len(Dataset(source).index())} segments ({n} train)\n")
@@ -114,15 +118,18 @@ def main() -> int:
         for name, root in variants.items():
             sizes[name] = _bytes_per_segment(root)
             print(f"{name:24s} {sizes[name] / 1e3:10.1f}")
-        for codec in ("jpeg", "png"):
-            cost = _decode_costs(variants[f"format 2 (FLAC, {codec.upper()})"])
+        for name in ("format 2 (blosc, JPEG)", "format 2 (blosc, PNG)", "format 2 (FLAC, JPEG)"):
+            cost = _decode_costs(variants[name])
+            audio, face = name[10:-1].split(", ")
             print(
-                f"decode, CPU ms/segment: FLAC {cost['flac_ms']:.3f} ({cost['flac_kb']:.0f} KB), "
-                f"{codec.upper()} face {cost['face_ms']:.3f} ({cost['face_kb']:.0f} KB)"
+                f"decode, CPU ms/segment: {audio} audio {cost['audio_ms']:.3f} "
+                f"({cost['audio_kb']:.0f} KB), {face} face {cost['face_ms']:.3f} "
+                f"({cost['face_kb']:.0f} KB)"
             )
+        compared = ("format 1 (int16, gzip)", "format 2 (blosc, JPEG)", "format 2 (FLAC, JPEG)")
         print(
-            f"\n{'segments/s (CPU ms/segment)':30s} {'readers':>10s} {'format 1':>16s} "
-            f"{'format 2 JPEG':>16s}"
+            f"\n{'segments/s (CPU ms/segment)':30s} {'readers':>11s} {'format 1':>16s} "
+            f"{'2: blosc, JPEG':>16s} {'2: FLAC, JPEG':>16s}"
         )
         rates = {}
         for task, kind in (("voice training", VOICE), ("decoder training", DECODER)):
@@ -133,14 +140,14 @@ def main() -> int:
                 ("2 processes", 1, 2),
             ):
                 cells = []
-                for name in ("format 1 (int16, gzip)", "format 2 (FLAC, JPEG)"):
+                for name in compared:
                     rate, cpu = _rate(variants[name], kind, args.steps, workers, procs)
                     rates[(task, label, name)] = (rate, cpu)
                     cells.append(f"{rate:7.0f} ({cpu:5.2f})")
-                print(f"{task:30s} {label:>11s} {cells[0]:>16s} {cells[1]:>16s}")
+                print(f"{task:30s} {label:>11s} " + " ".join(f"{c:>16s}" for c in cells))
         print(f"load average {os.getloadavg()[0]:.2f} after the runs")
 
-        name = "format 2 (FLAC, JPEG)"
+        name = "format 2 (blosc, JPEG)"
         best = max(rates[("voice training", k, name)][0] for k in ("2 threads", "2 processes"))
         cpu1 = rates[("voice training", "0", name)][1] / 1e3  # s per segment, one thread
         need = GPU_RATE * GPUS

@@ -59,7 +59,7 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
         **config: fields of :class:`~speech2face.dataset.sources.SourceConfig`
             (source_type, split, test_fraction, from_id, to_id, download_dir,
             url_template), :class:`~speech2face.dataset.build.PrepareConfig` (face_encoder,
-            vggface_weights, clips_per_shard, workers, face_codec, engine, address) and
+            vggface_weights, clips_per_shard, workers, face_codec, audio_codec, engine, address) and
             :class:`~speech2face.dataset.segments.SegmentConfig` (hop_seconds, min_rms,
             frames_per_segment, detector, average_features, face_size).
     Returns:

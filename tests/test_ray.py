@@ -125,7 +125,7 @@ def test_dying_worker_node_loses_nothing(clips_dir, reference, cluster, tmp_path
     assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-3000:]
     _assert_same(out, reference)
     manifest = Dataset(out).manifest
-    assert manifest["format"] == 2 and manifest["codecs"] == {"audio": "flac", "face": "jpeg"}
+    assert manifest["format"] == 2 and manifest["codecs"] == {"audio": "blosc", "face": "jpeg"}
 
 
 def test_missing_ray_is_a_user_error(monkeypatch, clips_dir, tmp_path, capsys):

@@ -42,7 +42,7 @@ def _segments(n, rng, identity="a", split="train"):
     return out
 
 
-def _dataset(root, groups, face_codec="png", format1=()):
+def _dataset(root, groups, face_codec="png", format1=(), audio_codec="blosc"):
     """A dataset folder whose shard k holds ``groups[k]`` (format 1 for k in format1)."""
     (root / shards.SHARD_DIR).mkdir(parents=True)
     infos = []
@@ -50,7 +50,9 @@ def _dataset(root, groups, face_codec="png", format1=()):
         path = shards.shard_path(root, k)
         clips = sorted({s["clip"] for s in segs})
         fmt = 1 if k in format1 else shards.FORMAT
-        shards.write_shard(path, segs, clips, [], "dlib", DIM, SAMPLES, SIZE, face_codec, fmt)
+        shards.write_shard(
+            path, segs, clips, [], "dlib", DIM, SAMPLES, SIZE, face_codec, fmt, audio_codec
+        )
         infos.append({"file": str(path.relative_to(root)), "segments": len(segs)})
     ids = {s["identity"]: {"split": s["split"], "segments": 1} for g in groups for s in g}
     manifest = {"format": 2, "face_encoder": "dlib", "feature_dim": DIM, "shards": infos}
@@ -59,14 +61,17 @@ def _dataset(root, groups, face_codec="png", format1=()):
     return Dataset(root)
 
 
-def test_flac_is_lossless_and_smaller():
+@pytest.mark.parametrize("codec", shards.AUDIO_CODECS)
+def test_audio_codecs_are_lossless_and_smaller(codec):
     rng = np.random.default_rng(0)
     wave = shards.encode_audio(np.sin(np.arange(96000) / 9.0) * 0.2 + rng.normal(0, 0.01, 96000))
-    data = shards.flac_bytes(wave)
+    data = shards.audio_bytes(wave, codec)
     assert data.dtype == np.uint8 and data.nbytes < wave.nbytes * 0.8
-    back = shards.flac_samples(data)
+    back = shards.audio_samples(data, codec)
     assert back.dtype == np.int16
     np.testing.assert_array_equal(back, wave)
+    with pytest.raises(ValueError, match="codec"):
+        shards.audio_bytes(wave, "mp3")
 
 
 def test_face_codecs():
@@ -85,10 +90,12 @@ def test_both_formats_read_the_same(tmp_path):
     segs = _segments(3, rng)
     old = _dataset(tmp_path / "old", [segs], format1=(0,))
     new = _dataset(tmp_path / "new", [segs], face_codec="png")
-    a, b = old.load(), new.load()
-    assert set(a) == set(b)
+    flac = _dataset(tmp_path / "flac", [segs], face_codec="png", audio_codec="flac")
+    a, b, c = old.load(), new.load(), flac.load()
+    assert set(a) == set(b) == set(c)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+        np.testing.assert_array_equal(a[name], c[name], err_msg=name)
     assert a["audio"].dtype == np.int16 and a["audio"].shape == (3, SAMPLES)
     assert b["face"].shape == (3, SIZE, SIZE, 3) and b["face"].dtype == np.uint8
     assert shards.shard_info(new.shards[0])["format"] == 2

@@ -8,7 +8,7 @@ from speech2face import audio
 from speech2face.cli.options import config_option, config_options
 from speech2face.dataset.build import ENGINES, PrepareConfig
 from speech2face.dataset.segments import SegmentConfig
-from speech2face.dataset.shards import FACE_CODECS, FAILURES, MANIFEST
+from speech2face.dataset.shards import AUDIO_CODECS, FACE_CODECS, FAILURES, MANIFEST
 from speech2face.dataset.sources import SOURCE_TYPES, SourceConfig
 from speech2face.dataset.splits import SPLIT_MODES
 
@@ -38,7 +38,7 @@ def _cmd_prepare(args) -> int:
 def _cmd_convert(args) -> int:
     from speech2face.dataset.build import convert, summary
 
-    manifest = convert(args.dataset, args.output, args.face_codec)
+    manifest = convert(args.dataset, args.output, args.face_codec, audio_codec=args.audio_codec)
     print(summary(manifest))
     print(f"dataset: {args.output}/{MANIFEST} (format {manifest['format']})")
     return 0
@@ -160,6 +160,15 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         "how face crops are stored: jpeg (quality 95, ~12 KB) or png (lossless, ~55 KB)",
         choices=FACE_CODECS,
     )
+    config_option(
+        p,
+        "--audio-codec",
+        build,
+        "audio_codec",
+        "how audio is stored, losslessly: blosc (numcodecs delta + zstd, fastest to decode) "
+        "or flac",
+        choices=AUDIO_CODECS,
+    )
     config_option(p, "--clips-per-shard", build, "clips_per_shard", "clips per shard", type=int)
     config_option(
         p,
@@ -211,11 +220,11 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "convert-dataset",
-        help="rewrite a dataset in the current shard format (FLAC audio, JPEG or PNG faces)",
+        help="rewrite a dataset in the current shard format (compressed audio, JPEG/PNG faces)",
         description="Copy a dataset from `prepare` into a new folder in the current shard "
-        "format (2: FLAC audio, JPEG or PNG face crops; about 125 KB a segment instead of "
-        "300 KB) with the same segments. Datasets of format 1 are read as they are; this "
-        "only saves space. Rerun to resume.",
+        "format (2: losslessly compressed audio, JPEG or PNG face crops; about 120 KB a "
+        "segment instead of 300 KB) with the same segments. Datasets of format 1 are read "
+        "as they are; this only saves space. Rerun to resume.",
     )
     p.add_argument("dataset", help="dataset folder to read")
     p.add_argument("-o", "--output", required=True, help="new dataset folder")
@@ -226,5 +235,8 @@ def register(sub) -> None:
         "face_codec",
         "jpeg (quality 95) or png (lossless)",
         choices=FACE_CODECS,
+    )
+    config_option(
+        p, "--audio-codec", PrepareConfig, "audio_codec", "blosc or flac", choices=AUDIO_CODECS
     )
     p.set_defaults(func=_cmd_convert)

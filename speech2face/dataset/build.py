@@ -46,6 +46,7 @@ class PrepareConfig:
     clips_per_shard: int = 4  # clips per HDF5 shard: the unit of resume
     workers: int = 1  # worker processes (local engine; ray without an address: its CPUs)
     face_codec: str = "jpeg"  # stored face crops: jpeg (quality 95) or png (lossless)
+    audio_codec: str = "blosc"  # stored audio (lossless): blosc (fast to decode) or flac
     engine: str = "local"  # local (process pool) or ray (tasks on a Ray cluster)
     address: str | None = None  # ray: cluster address (default $RAY_ADDRESS, else a local one)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
@@ -92,6 +93,7 @@ def _build_shard(path: str, clips: list[Clip], config: PrepareConfig) -> dict:
         encoder.dim,
         face_size=config.segment.face_size,
         face_codec=config.face_codec,
+        audio_codec=config.audio_codec,
     )
     return {"path": path, "clips": len(clips), "segments": len(segments)}
 
@@ -171,6 +173,11 @@ def prepare(
         raise UserError("no clips to prepare")
     if config.engine not in ENGINES:
         raise UserError(f"unknown engine {config.engine!r}: use one of {', '.join(ENGINES)}")
+    if config.audio_codec not in shards.AUDIO_CODECS:
+        raise UserError(
+            f"unknown audio codec {config.audio_codec!r}: "
+            f"use one of {', '.join(shards.AUDIO_CODECS)}"
+        )
     if config.face_codec not in shards.FACE_CODECS:
         raise UserError(
             f"unknown face codec {config.face_codec!r}: use one of {', '.join(shards.FACE_CODECS)}"
@@ -314,7 +321,7 @@ def write_manifest(
         }
     manifest = {
         "format": shards.FORMAT,  # of the shards written now; each shard's is in "shards"
-        "codecs": {"audio": "flac", "face": config.face_codec},
+        "codecs": {"audio": config.audio_codec, "face": config.face_codec},
         "face_encoder": config.face_encoder,
         "feature_dim": dim,
         "audio": audio.constants(),
@@ -354,6 +361,7 @@ def convert(
     out_dir: str | os.PathLike,
     face_codec: str = "jpeg",
     shard_format: int = shards.FORMAT,
+    audio_codec: str = "blosc",
 ) -> dict:
     """Rewrite a dataset in another shard format (e.g. format 1 -> 2: FLAC audio, JPEG faces),
     shard by shard, with the same segments, clips and failures; resumable (finished shards
@@ -362,6 +370,7 @@ def convert(
     Args:
         src: a dataset folder. out_dir: the new dataset folder (not ``src``).
         face_codec: "jpeg" or "png". shard_format: 2 (default) or 1.
+        audio_codec: "blosc" or "flac".
     Returns:
         The new manifest (``out_dir/dataset.json``).
     Raises:
@@ -385,8 +394,9 @@ def convert(
             import h5py
 
             with h5py.File(path, "r") as f:
+                wanted = {"audio": audio_codec, "face": face_codec}
                 same = shards.shard_format(f) == shard_format and (
-                    shard_format == 1 or f.attrs.get("face_codec") == face_codec
+                    shard_format == 1 or shards.codecs(f) == wanted
                 )
             if same and shards.shard_info(path)["clips"] == info["clips"]:
                 continue
@@ -403,10 +413,13 @@ def convert(
             face_size=int(dataset.manifest.get("face_size", 224)),
             face_codec=face_codec,
             shard_format=shard_format,
+            audio_codec=audio_codec,
         )
     dataset.close()
     segment = SegmentConfig(**dataset.manifest.get("segment_config", {}))
-    config = PrepareConfig(face_encoder=dataset.face_encoder, face_codec=face_codec)
+    config = PrepareConfig(
+        face_encoder=dataset.face_encoder, face_codec=face_codec, audio_codec=audio_codec
+    )
     config.segment = segment
     source = []
     with open(dataset.root / shards.FAILURES, newline="") as f:

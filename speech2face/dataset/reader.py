@@ -39,6 +39,44 @@ FIELDS = (
 
 
 MAX_OPEN = 128  # shard files a Dataset keeps open (per process)
+LARGE = ("audio", "face")  # fields read row by row; the others are read whole, once a shard
+
+
+class _OpenShard:
+    """An open shard file: its h5py datasets, codecs, and its small fields read whole."""
+
+    def __init__(self, path: Path):
+        import h5py
+
+        self.file = h5py.File(path, "r")
+        self.datasets = {name: self.file[name] for name in self.file}
+        self.codecs = shard_io.codecs(self.file)
+        self.columns: dict[str, np.ndarray] = {}
+
+    def rows(self, name: str, rows: list[int]) -> list:
+        """Stored values of field ``name`` at ``rows`` (decoded by ``decode_rows``)."""
+        if name not in LARGE:
+            if name not in self.columns:
+                self.columns[name] = self.datasets[name][()]
+            column = self.columns[name]
+            return [column[r] for r in rows]
+        unique = sorted(set(rows))
+        data = self.datasets[name][unique] if unique else []
+        values = dict(zip(unique, data, strict=True))
+        return [values[r] for r in rows]
+
+
+def _stack(values: list) -> np.ndarray:
+    """Values of one field -> an array: numeric ones stacked, strings an object array."""
+    if not values:
+        return np.zeros(0)
+    if isinstance(values[0], str):
+        return np.asarray(values, dtype=object)
+    first = np.asarray(values[0])
+    out = np.empty((len(values), *first.shape), first.dtype)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
 
 
 class Dataset:
@@ -95,25 +133,23 @@ class Dataset:
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
-    def _file(self, s: int):
-        """The open h5py.File of shard ``s`` (call with ``self._lock`` held)."""
-        import h5py
-
+    def _shard(self, s: int) -> _OpenShard:
+        """The open shard ``s`` (call with ``self._lock`` held)."""
         if self._pid != os.getpid():  # a forked child: the parent's handles are not ours
             self._files, self._pid = OrderedDict(), os.getpid()
-        f = self._files.pop(s, None)
-        if f is None or not f.id.valid:
-            f = h5py.File(self.shards[s], "r")
-        self._files[s] = f
+        shard = self._files.pop(s, None)
+        if shard is None or not shard.file.id.valid:
+            shard = _OpenShard(self.shards[s])
+        self._files[s] = shard
         while len(self._files) > MAX_OPEN:
-            self._files.popitem(last=False)[1].close()
-        return f
+            self._files.popitem(last=False)[1].file.close()
+        return shard
 
     def close(self) -> None:
         """Close the open shard files (they reopen on the next read)."""
         with self._lock:
             while self._files:
-                self._files.popitem()[1].close()
+                self._files.popitem()[1].file.close()
 
     def _reading(self, s: int, full: bool = True):
         """Context for reading shard ``s``: checked against its record first (the sha256
@@ -159,27 +195,21 @@ class Dataset:
             ``audio`` as int16 (N, 96000) (:func:`speech2face.dataset.shards.decode_audio`
             gives float), ``face`` uint8 (N, 224, 224, 3), whatever the shard format.
         """
-        out = {name: [None] * len(rows) for name in fields}
+        out: dict[str, list] = {name: [None] * len(rows) for name in fields}
         by_shard: dict[int, list[tuple[int, int]]] = {}
         for pos, (s, r) in enumerate(rows):
             by_shard.setdefault(int(s), []).append((pos, int(r)))
         for s, items in by_shard.items():
             wanted = [r for _, r in items]
             with self._reading(s):
-                with self._lock:  # HDF5 reads take turns anyway; decoding below runs in parallel
-                    f = self._file(s)
-                    stored = {
-                        name: shard_io.read_rows(f, name, wanted, decode=False) for name in fields
-                    }
-                    fmt = shard_io.shard_format(f)
+                with self._lock:  # HDF5 reads take turns; decoding below runs in parallel
+                    shard = self._shard(s)
+                    stored = {name: shard.rows(name, wanted) for name in fields}
                 for name in fields:
-                    values = shard_io.decode_rows(name, stored[name], fmt)
+                    values = shard_io.decode_rows(name, stored[name], shard.codecs)
                     for (pos, _), value in zip(items, values, strict=True):
                         out[name][pos] = value
-        return {
-            k: np.asarray(v, dtype=object if isinstance(v[0], str) else None) if v else np.zeros(0)
-            for k, v in out.items()
-        }
+        return {name: _stack(values) for name, values in out.items()}
 
     def load(self, split: str | None = None, fields=FIELDS) -> dict[str, np.ndarray]:
         """Every segment of a split in memory (small datasets, evaluation)."""
@@ -202,10 +232,14 @@ def augment_waveforms(waves: np.ndarray, rng: np.random.Generator) -> np.ndarray
         (B, N) float32, a new array.
     """
     waves = np.asarray(waves, np.float32)
-    shifts = rng.integers(0, waves.shape[1], len(waves))
+    n = waves.shape[1]
+    shifts = rng.integers(0, n, len(waves))
     gains = 10.0 ** (rng.uniform(-MAX_GAIN_DB, MAX_GAIN_DB, len(waves)) / 20.0)
-    out = np.stack([np.roll(w, s) for w, s in zip(waves, shifts, strict=True)])
-    return np.clip(out * gains[:, None].astype(np.float32), -1.0, 1.0)
+    out = np.empty_like(waves)
+    for row, wave, shift in zip(out, waves, shifts, strict=True):  # np.roll, in place
+        row[:shift], row[shift:] = wave[n - shift :], wave[: n - shift]
+    out *= gains[:, None].astype(np.float32)
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
 SHUFFLE_SHARDS = 64  # shards whose segments one shuffle window mixes (SegmentBatches)
@@ -367,6 +401,10 @@ class SegmentBatches:
         threads = grain.ReadOptions(num_threads=max(1, workers), prefetch_buffer_size=prefetch)
         data = steps.to_iter_dataset(threads)
         if processes > 0:
+            from absl import flags
+
+            if not flags.FLAGS.is_parsed():  # grain's workers read its absl flags (defaults)
+                flags.FLAGS.mark_as_parsed()
             data = data.mp_prefetch(
                 grain.MultiprocessingOptions(num_workers=processes, per_worker_buffer_size=prefetch)
             )

@@ -33,8 +33,7 @@ def initialize_hosts() -> tuple[int, int]:
 
     if keras.backend.backend() != "jax":
         raise UserError(
-            f"several hosts need the JAX backend (KERAS_BACKEND=jax), not "
-            f"{keras.backend.backend()}"
+            f"several hosts need the JAX backend (KERAS_BACKEND=jax), not {keras.backend.backend()}"
         )
     import jax
 
