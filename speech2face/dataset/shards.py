@@ -20,11 +20,12 @@ Formats (the ``format`` attribute; a shard without it is format 1):
   each segment (they decode to the same int16 samples), ``face`` variable-length uint8, the
   JPEG (quality :data:`JPEG_QUALITY`) or PNG bytes of each crop (OpenCV); attributes
   ``audio_codec``, ``face_codec`` ("jpeg" or "png"), ``audio_samples``, ``face_size``.
-  Audio codecs (:data:`AUDIO_CODECS`): "blosc" (the default), numcodecs' Delta filter then
-  Blosc (zstd level 9, bit shuffle); "flac", a FLAC file (libsndfile through soundfile).
-  On the sample speech both keep 55 % of the int16 bytes (106 and 107 KB a 6 s segment);
-  blosc decodes in 0.28 ms of CPU, FLAC in 0.9 ms (benchmarks/bench_loader.py), which is
-  why blosc is the default. About 125 KB a segment with JPEG faces (format 1: 300 KB).
+  Audio codecs (:data:`AUDIO_CODECS`): "blosc" (the default), sample differences compressed
+  by Blosc (numcodecs; zstd level 9, bit shuffle); "flac", a FLAC file (libsndfile through
+  soundfile). On the sample speech both keep 55 % of the int16 bytes (106 and 107 KB a 6 s
+  segment); blosc decodes in about 0.2 ms of CPU, FLAC in 0.9 ms
+  (benchmarks/bench_loader.py), which is why blosc is the default. About 125 KB a segment
+  with JPEG faces (format 1: 300 KB).
 
 Readers decode both formats to the same arrays (:func:`read_rows`).
 """
@@ -114,18 +115,16 @@ def flac_samples(data: np.ndarray | bytes) -> np.ndarray:
 
 @functools.cache
 def _blosc():
-    """numcodecs filters of the "blosc" audio codec: (Delta on int16, Blosc zstd bitshuffle)."""
+    """The Blosc compressor of the "blosc" audio codec (numcodecs): zstd level 9, bit shuffle."""
     import numcodecs
 
-    return (
-        numcodecs.Delta(dtype="<i2"),
-        numcodecs.Blosc(cname="zstd", clevel=9, shuffle=numcodecs.Blosc.BITSHUFFLE),
-    )
+    return numcodecs.Blosc(cname="zstd", clevel=9, shuffle=numcodecs.Blosc.BITSHUFFLE)
 
 
 def audio_bytes(samples: np.ndarray, codec: str = "blosc") -> np.ndarray:
     """int16 samples (N,) -> losslessly compressed bytes (uint8 array) in ``codec``:
-    "blosc" (numcodecs Delta + Blosc zstd with bit shuffle) or "flac" (:func:`flac_bytes`).
+    "blosc" (the first sample and the differences between samples, int16 wrapping around,
+    compressed by numcodecs' Blosc with zstd and bit shuffle) or "flac" (:func:`flac_bytes`).
 
     Raises:
         ValueError: an unknown codec.
@@ -135,8 +134,8 @@ def audio_bytes(samples: np.ndarray, codec: str = "blosc") -> np.ndarray:
         return flac_bytes(samples)
     if codec != "blosc":
         raise ValueError(f"audio codec {codec!r}: use one of {', '.join(AUDIO_CODECS)}")
-    delta, blosc = _blosc()
-    return np.frombuffer(blosc.encode(delta.encode(samples)), np.uint8)
+    delta = np.diff(samples, prepend=np.int16(0)).astype(np.int16)  # wraps around at 2**15
+    return np.frombuffer(_blosc().encode(delta), np.uint8)
 
 
 def audio_samples(data: np.ndarray | bytes, codec: str = "blosc") -> np.ndarray:
@@ -149,11 +148,12 @@ def audio_samples(data: np.ndarray | bytes, codec: str = "blosc") -> np.ndarray:
         return flac_samples(data)
     if codec != "blosc":
         raise ValueError(f"audio codec {codec!r}: use one of {', '.join(AUDIO_CODECS)}")
-    delta, blosc = _blosc()
     try:
-        return delta.decode(blosc.decode(memoryview(data)))
+        delta = np.frombuffer(_blosc().decode(memoryview(data)), np.int16)
     except RuntimeError as exc:
         raise ValueError(f"stored audio is not blosc data: {exc}") from None
+    # the running sum modulo 2**16 (int32 sums wrap too, and add up faster than int16 ones)
+    return np.cumsum(delta, dtype=np.int32).astype(np.int16)
 
 
 def image_bytes(image: np.ndarray, codec: str = "jpeg") -> np.ndarray:
