@@ -47,6 +47,7 @@ CHECKPOINT_DIR = "checkpoint"
 GRID_ROWS = 6
 FACE_FIELDS = ("face", "landmarks", "feature", "identity")
 OUTSIDE_WEIGHT = 0.05  # texture-loss weight outside the face mask (the plain background)
+WARP_PIXELS = 400_000  # pixels warped at once by texture_targets (memory ~ pixels x points)
 
 
 def train_decoder(
@@ -431,19 +432,22 @@ def resize_faces(images: np.ndarray, landmarks: np.ndarray, size: int):
 
 
 def texture_targets(
-    images: np.ndarray, landmarks_px: np.ndarray, mean_px: np.ndarray, batch: int = 32
+    images: np.ndarray, landmarks_px: np.ndarray, mean_px: np.ndarray, batch: int | None = None
 ) -> np.ndarray:
     """Each face warped from its own landmarks to the mean landmarks (Cole et al. §3).
 
     Args:
         images: (N, S, S, 3) float32 in [0, 1] or uint8. landmarks_px: (N, 68, 2) (x, y)
             pixels. mean_px: (68, 2) (x, y) pixels.
+        batch: faces per warp; by default as many as keep the spline's (faces, pixels,
+            points) kernel near 100 MB (8 faces at 224 px, 100 at 64 px).
     Returns:
         (N, S, S, 3) uint8 textures for uint8 images, else float32 in [0, 1].
     """
     from speech2face.models.face_decoder import BOUNDARY_POINTS
     from speech2face.models.warp import sparse_image_warp
 
+    batch = batch or max(1, WARP_PIXELS // (images.shape[1] * images.shape[2]))
     out = []
     as_uint8 = images.dtype == np.uint8
     for i in range(0, len(images), batch):
