@@ -199,11 +199,12 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     )
     config_option(
         p,
-        "--no-neutral-landmarks",
+        "--neutral-landmarks",
         config,
         "neutral_landmarks",
-        "train on each face's own landmarks instead of its identity's neutral geometry",
-        action="store_false",
+        "landmark targets in the identity's neutral geometry (mouths closed, averaged); "
+        "--no-neutral-landmarks: each face's own landmarks",
+        action=argparse.BooleanOptionalAction,
     )
     _add_common(p, config)
 

@@ -16,7 +16,7 @@ term is off.
 
 :func:`train_decoder` reads as its steps: faces (cached in ``faces.h5``, keyed on their
 inputs), canonical faces and landmark targets, mean landmarks, targets, model, fit
-(checkpoints and a picture grid per epoch), save, test metrics.
+(a checkpoint per epoch, a picture grid every ``grid_every``), save, test metrics.
 """
 
 from __future__ import annotations
@@ -225,8 +225,8 @@ def _grid_writer(decoder, faces: dict, images, targets: dict, size: int, folder:
     """A function of the epoch that saves ``folder/epoch_NNN.png`` after the first and the
     last epoch and every ``config.grid_every``: a few training faces, their target texture
     and target face (the texture rendered at the landmark targets), and the decoder's
-    texture (with landmarks) and rendered face. (A grid takes ~0.5 s on a CPU, as long as
-    an epoch of the small preset.)"""
+    texture (with landmarks) and rendered face. (A grid takes about a second on 2 CPU
+    cores, longer than an epoch of the small preset.)"""
     from speech2face.evaluation.report import face_grid
 
     pick = np.linspace(0, len(images) - 1, min(GRID_ROWS, len(images))).astype(int)
@@ -439,8 +439,8 @@ def texture_targets(
     Args:
         images: (N, S, S, 3) float32 in [0, 1] or uint8. landmarks_px: (N, 68, 2) (x, y)
             pixels. mean_px: (68, 2) (x, y) pixels.
-        batch: faces per warp; by default as many as keep the spline's (faces, pixels,
-            points) kernel near 100 MB (8 faces at 224 px, 100 at 64 px).
+        batch: faces per warp; by default :data:`WARP_PIXELS` pixels at once (7 faces at
+            224 px), which keeps the spline's (faces, pixels, points) tensors ~100-250 MB.
     Returns:
         (N, S, S, 3) uint8 textures for uint8 images, else float32 in [0, 1].
     """
