@@ -89,14 +89,16 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
 
     Args:
         data: a dataset folder from :func:`prepare`; its train-split faces are used.
-        output: the run folder: ``decoder.keras``, ``mean_landmarks.npy``, a picture grid
-            per epoch, ``history.csv``, and ``decoder_metrics.json`` (landmark error and
-            re-identification on the test split, when it has faces).
+        output: the run folder: ``decoder.keras``, ``mean_landmarks.npy``, picture grids
+            (every ``grid_every`` epochs), ``history.csv``, and ``decoder_metrics.json``
+            (landmark error, re-identification and mouth opening on the test split, when it
+            has faces).
         faces: face-only sources (manifest CSVs or ``<identity>/<file>`` folders of photos
             and silent face videos) whose train-split faces are added.
         **config: fields of :class:`~speech2face.training.config.DecoderConfig` (preset,
             epochs, batch_size, learning_rate, landmark_weight, identity_weight,
-            frames_per_video, seed, vggface_weights).
+            frames_per_video, frame_candidates, max_face_score, neutral_landmarks,
+            grid_every, seed, vggface_weights).
     Returns:
         The trained decoder, a Keras model: (B, feature_dim) float32 face features ->
         {"image": (B, S, S, 3) in [0, 1], "texture", "landmarks": (B, 68, 2) normalised}.

@@ -26,6 +26,7 @@ class DemoConfig:
     """Sizes of the demo (``quick`` for tests: a pipeline smoke run of a minute or two)."""
 
     decoder_epochs: int = 150
+    decoder_preset: str = "small128"  # 128 px faces; 150 epochs take ~3 min on 2 cores
     pretrain_steps: int = 400
     voice_steps: int = 300
     checkpoint_every: int = 50
@@ -129,7 +130,11 @@ def run_demo(
     )
     print(f"[2/7] train-decoder: {config.decoder_epochs} epochs -> {out / 'decoder'}")
     api.train_decoder(
-        out / "dataset", out / "decoder", faces=[manifest], epochs=config.decoder_epochs
+        out / "dataset",
+        out / "decoder",
+        faces=[manifest],
+        epochs=config.decoder_epochs,
+        preset=config.decoder_preset,
     )
     print(
         f"[3/7] pretrain the voice encoder on the voice-only speakers: "

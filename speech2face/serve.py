@@ -37,7 +37,7 @@ MAX_SECONDS = 600.0  # longer ones too (10 min: 100 windows of 6 s)
 PITCH_SECONDS = 30.0  # median F0 is read on the first 30 s (pyin: ~0.1 s per second of audio)
 PITCH_SEGMENTS_PER_GENDER = 12  # train segments per gender that fit the pitch threshold
 NEAREST = 5  # identities shown from the gallery
-FACE_PIXELS = 224  # faces are drawn this large on the page (the decoder's 64 px scaled up)
+FACE_PIXELS = 224  # faces are drawn this large on the page (the decoder's 64 or 128 px scaled up)
 MAX_UPLOAD = "1gb"  # Gradio refuses larger uploads before they reach the handler
 OFFLINE_ENV = {  # set before Gradio is imported: nothing leaves the machine
     "GRADIO_ANALYTICS_ENABLED": "False",

@@ -188,6 +188,43 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     config_option(
         p, "--lr", config, "learning_rate", "Adam learning rate", type=float, metavar="LR"
     )
+    config_option(
+        p,
+        "--grid-every",
+        config,
+        "grid_every",
+        "epochs between picture grids (the first and the last epoch always get one)",
+        type=int,
+    )
+    config_option(
+        p, "--frames-per-video", config, "frames_per_video", "faces kept per face video", type=int
+    )
+    config_option(
+        p,
+        "--frame-candidates",
+        config,
+        "frame_candidates",
+        "frames read per kept face of a video; the most frontal and neutral are kept",
+        type=int,
+    )
+    config_option(
+        p,
+        "--max-face-score",
+        config,
+        "max_face_score",
+        "drop training faces less frontal and neutral than this (each identity keeps its "
+        "best face); see speech2face.faces.canonical",
+        type=float,
+    )
+    config_option(
+        p,
+        "--neutral-landmarks",
+        config,
+        "neutral_landmarks",
+        "landmark targets in the identity's neutral geometry (mouths closed, averaged); "
+        "--no-neutral-landmarks: each face's own landmarks",
+        action=argparse.BooleanOptionalAction,
+    )
     _add_common(p, config)
 
 

@@ -19,6 +19,7 @@ from speech2face import faces, video
 from speech2face.dataset.sources import MEDIA_SUFFIXES, split_of
 from speech2face.dataset.sources.folder import inside
 from speech2face.errors import UserError
+from speech2face.faces import canonical
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,24 @@ def list_face_files(path: str | os.PathLike) -> list[tuple[Path, str, str]]:
     return items
 
 
-def _frames(file: Path, frames_per_video: int) -> list[np.ndarray]:
+def _frames(file: Path, count: int) -> list[np.ndarray]:
+    """The image, or ``count`` frames of a video evenly spaced in time."""
     if file.suffix.lower() in IMAGE_SUFFIXES:
         return [faces.read_image(file)]
     info = video.video_info(file)
     if info is None:
         return []
-    times = [(i + 0.5) * info.duration / frames_per_video for i in range(frames_per_video)]
+    times = [(i + 0.5) * info.duration / count for i in range(count)]
     return [frame for _, frame in video.read_frames(file, times)]
+
+
+def _most_canonical(found: list, keep: int) -> list:
+    """The ``keep`` aligned faces with the lowest canonical score, in their original order."""
+    if len(found) <= keep:
+        return found
+    scores = canonical.canonical_score(np.stack([f.landmarks for f in found]))
+    best = sorted(np.argsort(scores, kind="stable")[:keep])
+    return [found[i] for i in best]
 
 
 def collect_faces(
@@ -68,10 +79,14 @@ def collect_faces(
     frames_per_video: int = 3,
     detector: str = "hog",
     size: int = faces.CROP_SIZE,
+    candidates: int = 1,
 ) -> dict[str, np.ndarray]:
     """Aligned faces, landmarks and features of one split of a face source.
 
-    Unreadable files and frames without a face are logged and skipped.
+    From each video, ``frames_per_video * candidates`` frames evenly spaced in time are
+    read and the ``frames_per_video`` most frontal and neutral faces kept
+    (:func:`speech2face.faces.canonical.canonical_score`; Cole et al. train on canonical
+    faces). Unreadable files and frames without a face are logged and skipped.
 
     Returns:
         {"face": (N, size, size, 3) uint8, "landmarks": (N, 68, 2) float32 crop pixels,
@@ -85,15 +100,15 @@ def collect_faces(
         files, desc="faces", unit="file", disable=len(files) < 5
     ):
         try:
-            frames = _frames(file, frames_per_video)
+            frames = _frames(file, frames_per_video * max(1, candidates))
         except UserError as exc:
             log.warning("skipped %s", exc)
             continue
-        for frame in frames:
-            face = faces.find_face(frame, detector, size=size)
-            if face is None:
-                log.info("no face in %s", file)
-                continue
+        found = [faces.find_face(frame, detector, size=size) for frame in frames]
+        if any(face is None for face in found):
+            log.info("no face in %d of %d frames of %s", found.count(None), len(found), file)
+        found = _most_canonical([f for f in found if f is not None], frames_per_video)
+        for face in found:
             out["face"].append(face.image)
             out["landmarks"].append(face.landmarks)
             out["feature"].append(encoder.encode(face.image[None], face.landmarks[None])[0])

@@ -25,7 +25,11 @@ class DecoderConfig:
     learning_rate: float = 1e-3
     landmark_weight: float = 100.0  # MSE of normalised coordinates is ~1e-3; L1 texture ~0.1
     identity_weight: float = 0.1
-    frames_per_video: int = 3  # frames read from each face-only video
+    frames_per_video: int = 3  # faces kept from each face-only video
+    frame_candidates: int = 4  # frames read per kept one; the most frontal and neutral kept
+    max_face_score: float = 8.0  # faces less canonical are dropped (each identity keeps one)
+    neutral_landmarks: bool = True  # landmark targets: the identity's neutral geometry
+    grid_every: int = 10  # epochs between picture grids (the first and last always get one)
     seed: int = 0
     vggface_weights: str | None = None
 
