@@ -137,11 +137,22 @@ class PairBatches:
         batch_size: pairs per step (a full batch at every step; epochs reshuffle).
         image_size: 64 or 128 (faces are resized once).
         seed: the data seed.
+        balanced: draw each pair by first drawing an identity uniformly (every identity is
+            seen equally often whatever its amount of speech) instead of the authors'
+            shuffled passes over the pairs.
     Raises:
         UserError: no pairs, fewer than two identities, or a pair of an unknown identity.
     """
 
-    def __init__(self, data: dict, identities: list[str], batch_size: int, image_size: int, seed=0):
+    def __init__(
+        self,
+        data: dict,
+        identities: list[str],
+        batch_size: int,
+        image_size: int,
+        seed: int = 0,
+        balanced: bool = False,
+    ):
         if not len(data["pair_face"]):
             raise UserError("no training pairs")
         if len(identities) < 2:
@@ -158,9 +169,16 @@ class PairBatches:
         self.batch_size = min(batch_size, self.n)
         self.steps_per_epoch = max(1, self.n // self.batch_size)
         self.seed = seed
+        self.balanced = balanced
+        pair_label = self.face_label[self.pair_face]
+        self.by_identity = [np.flatnonzero(pair_label == i) for i in np.unique(pair_label)]
 
     def rows(self, step: int) -> np.ndarray:
         """Pair rows of global step ``step``."""
+        if self.balanced:
+            rng = np.random.default_rng([self.seed, step, 2])
+            groups = rng.integers(0, len(self.by_identity), self.batch_size)
+            return np.array([rng.choice(self.by_identity[g]) for g in groups])
         epoch, pos = divmod(step, self.steps_per_epoch)
         perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
         return perm[pos * self.batch_size : (pos + 1) * self.batch_size]
