@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from speech2face.errors import UserError
+from speech2face.demo import OUTPUT
 
 
 @dataclass
@@ -38,22 +38,23 @@ class Wav2PixDemoConfig:
     embedding_gain: float = 100.0
     balanced: bool = True
     factor: int = 15
-    test_fraction: float = 0.3
+    frames_per_second: float = 2.0
+    holdout_fraction: float = 0.3
     workers: int = 2
     max_pairs: int | None = 400
 
     @classmethod
     def quick(cls) -> Wav2PixDemoConfig:
-        """A smoke test: 4 training steps, 24 pairs per split in the evaluation."""
-        return cls(steps=4, checkpoint_every=2, max_pairs=24)
+        """A smoke test: a face a second, 4 training steps, 24 pairs per split evaluated."""
+        return cls(steps=4, checkpoint_every=2, max_pairs=24, frames_per_second=1.0, factor=2)
 
 
 def held_out_faces(model, pairs_dir: Path, out: Path) -> list[Path]:
     """One PNG per identity: the face generated from all its held-out speech windows."""
-    import numpy as np
     from PIL import Image
 
     from speech2face.dataset.pair_reader import PairDataset
+    from speech2face.dataset.shards import decode_audio
 
     dataset = PairDataset(pairs_dir)
     split = "test_seen" if "test_seen" in dataset.splits() else "test"
@@ -62,7 +63,7 @@ def held_out_faces(model, pairs_dir: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in sorted(set(identities)):
-        waves = data["audio"][identities == name].astype(np.float32) / 32767.0
+        waves = decode_audio(data["audio"][identities == name])
         mean = model.embed(waves).mean(0, keepdims=True)
         path = out / f"{name}.png"
         Image.fromarray(model.generate(mean)[0]).save(path)
@@ -71,46 +72,45 @@ def held_out_faces(model, pairs_dir: Path, out: Path) -> list[Path]:
 
 
 def run_wav2pix_demo(
-    out: str | os.PathLike = "runs/demo",
+    out: str | os.PathLike = OUTPUT,
     data: str | os.PathLike | None = None,
     config: Wav2PixDemoConfig | None = None,
 ) -> dict:
     """Run the Wav2Pix demo into ``out/wav2pix``; returns {"metrics", "seconds", "summary"}.
 
     Raises:
-        UserError: no sample data (and no download possible).
+        speech2face.errors.UserError: no sample data (and no download possible).
     """
-    from speech2face.dataset.pairs import PairConfig, build_pairs, split_clips, summary
-    from speech2face.dataset.sources.folder import manifest_clips
-    from speech2face.evaluation.wav2pix_metrics import evaluate_wav2pix, summary_lines
+    from speech2face import api
+    from speech2face.evaluation.wav2pix_metrics import summary_lines
     from speech2face.samples import sample_data
-    from speech2face.training.wav2pix import Wav2PixConfig, train_wav2pix
-    from speech2face.wav2pix import Wav2Pix
+    from speech2face.training.config import Wav2PixConfig
 
     config = config or Wav2PixDemoConfig()
     start = time.time()
     out = Path(out) / "wav2pix"
     samples = sample_data(data)
-    clips = manifest_clips(samples / "manifest.csv")
-    if not clips:
-        raise UserError(f"{samples / 'manifest.csv'}: no talking-face clips")
     print(f"[1/4] wav2pix prepare: pairs of {samples} (seen identities) -> {out / 'pairs'}")
-    clips = split_clips(clips, "seen", config.test_fraction)
-    manifest = build_pairs(
-        clips,
+    api.wav2pix_prepare(
+        samples / "manifest.csv",
         out / "pairs",
-        PairConfig(image_size=config.image_size, factor=config.factor),
-        config.workers,
         protocol="seen",
+        holdout_fraction=config.holdout_fraction,
+        image_size=config.image_size,
+        factor=config.factor,
+        frames_per_second=config.frames_per_second,
+        workers=config.workers,
     )
-    print(summary(manifest))
     print(f"[2/4] wav2pix train: {config.steps} steps ({config.preset}) -> {out / 'run'}")
-    train = Wav2PixConfig.pick(asdict(config))
-    train_wav2pix(out / "pairs", out / "run", train)
+    fields = set(Wav2PixConfig.__dataclass_fields__)
+    options = {k: v for k, v in asdict(config).items() if k in fields}
+    model = api.wav2pix_train(out / "pairs", out / "run", **options)
     print(f"[3/4] faces from the held-out speech of every identity -> {out / 'predictions'}")
-    held_out_faces(Wav2Pix.load(out / "run"), out / "pairs", out / "predictions")
+    held_out_faces(model, out / "pairs", out / "predictions")
     print(f"[4/4] evaluate -> {out / 'report'}")
-    metrics = evaluate_wav2pix(out / "pairs", out / "run", out / "report", config.max_pairs)
+    metrics = api.wav2pix_evaluate(
+        out / "pairs", out / "run", out / "report", max_pairs=config.max_pairs
+    )
     seconds = time.time() - start
     lines = summary_lines(metrics)
     print("\n".join(lines))

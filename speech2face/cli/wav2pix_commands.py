@@ -1,4 +1,9 @@
-"""CLI of Wav2Pix: `speech2face wav2pix prepare | train | predict | evaluate`."""
+"""CLI of Wav2Pix: `speech2face wav2pix prepare | train | predict | evaluate`.
+
+Options are the fields of the config dataclasses (:mod:`speech2face.cli.options`): the
+sources' SourceConfig, PairConfig and PairBuildConfig for `prepare`, Wav2PixConfig for
+`train`.
+"""
 
 from __future__ import annotations
 
@@ -6,52 +11,26 @@ import argparse
 import sys
 from pathlib import Path
 
-
-def _clips(args):
-    """Clips and source failures of PATH for `wav2pix prepare` (every source of `prepare`,
-    plus the YouTube-channel CSV)."""
-    from speech2face.cli.data_commands import _clips_for
-
-    if args.source == "youtube":
-        from speech2face.dataset.sources.youtube_channels import channel_clips
-
-        download = Path(args.download_dir or Path(args.output) / "downloads")
-        return channel_clips(
-            args.path, download, args.max_videos, args.max_seconds, args.test_fraction
-        )
-    shared = argparse.Namespace(
-        path=args.path,
-        source=args.source,
-        output=args.output,
-        download_dir=args.download_dir,
-        from_id=args.from_id,
-        to_id=args.to_id,
-        url_template=args.url_template,
-        test_fraction=args.test_fraction,
-        split=None,
-    )
-    return _clips_for(shared)
+from speech2face.cli.data_commands import add_source_arguments
+from speech2face.cli.options import config_option, config_options
+from speech2face.dataset.pairs import FAILURES, MANIFEST, PROTOCOLS, PairBuildConfig, PairConfig
+from speech2face.dataset.sources import SourceConfig
+from speech2face.training.config import Wav2PixConfig
 
 
 def _cmd_prepare(args) -> int:
-    from speech2face.dataset.pairs import PairConfig, build_pairs, split_clips, summary
+    from speech2face import api
 
-    clips, failures = _clips(args)
-    clips = split_clips(clips, args.protocol, args.test_fraction)
-    config = PairConfig(**{k: v for k, v in vars(args).items() if k in PairConfig.__annotations__})
-    manifest = build_pairs(
-        clips, args.output, config, args.workers, args.clips_per_shard, failures, args.protocol
-    )
-    print(summary(manifest))
-    print(f"pairs: {args.output}/pairs.json  failures: {args.output}/failures.csv")
+    options = config_options(args, SourceConfig, PairConfig, PairBuildConfig)
+    api.wav2pix_prepare(args.path, args.output, **options)
+    print(f"pairs: {args.output}/{MANIFEST}  failures: {args.output}/{FAILURES}")
     return 0
 
 
 def _cmd_train(args) -> int:
-    from speech2face.training.wav2pix import Wav2PixConfig, train_wav2pix
+    from speech2face import api
 
-    config = Wav2PixConfig.pick(args)
-    train_wav2pix(args.data, args.output, config)
+    api.wav2pix_train(args.data, args.output, **config_options(args, Wav2PixConfig))
     print(f"run: {args.output}  (use it with `speech2face wav2pix predict --model {args.output}`)")
     return 0
 
@@ -60,10 +39,10 @@ def _cmd_predict(args) -> int:
     import numpy as np
     from PIL import Image
 
+    from speech2face import api
     from speech2face.errors import UserError
-    from speech2face.wav2pix import Wav2Pix
 
-    model = Wav2Pix.load(args.model, stochastic=args.stochastic)
+    model = api.load_wav2pix(args.model, stochastic=args.stochastic)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -90,15 +69,16 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from speech2face.evaluation.wav2pix_metrics import evaluate_wav2pix, summary_lines
+    from speech2face import api
+    from speech2face.evaluation.wav2pix_metrics import summary_lines
 
-    metrics = evaluate_wav2pix(
+    metrics = api.wav2pix_evaluate(
         args.data,
         args.model,
         args.output,
+        split=args.split,
         max_pairs=args.max_pairs or None,
         inception_weights=args.inception_weights,
-        split=args.split,
         stochastic=args.stochastic,
     )
     print("\n".join(summary_lines(metrics)))
@@ -106,89 +86,113 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _prepare_arguments(p) -> None:
+def add_pair_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `wav2pix prepare`: SourceConfig, PairConfig and PairBuildConfig fields."""
     p.add_argument("path", help="folder, manifest CSV, VoxCeleb root, AVSpeech or channel CSV")
     p.add_argument("-o", "--output", required=True, help="pair dataset folder (rerun: resume)")
-    p.add_argument(
-        "--source",
-        choices=["folder", "manifest", "voxceleb", "avspeech", "youtube"],
-        help="how to read PATH (default: folder, or manifest for a .csv); youtube: a CSV "
-        "of Channel-URL, Name, Gender",
-    )
-    p.add_argument(
+    add_source_arguments(p)
+    build, pair = PairBuildConfig, PairConfig
+    config_option(
+        p,
         "--protocol",
-        choices=["seen", "disjoint"],
-        default="seen",
-        help="seen: every identity on both sides, held-out time of each clip in test_seen "
+        build,
+        "protocol",
+        "seen: every identity on both sides, the held-out time of each clip in test_seen "
         "(the Wav2Pix protocol); disjoint: the source's identity split",
+        choices=PROTOCOLS,
     )
-    p.add_argument(
-        "--test-fraction",
+    config_option(
+        p,
+        "--holdout-fraction",
+        build,
+        "holdout_fraction",
+        "seen protocol: share of each clip's time held out (at least 1 s)",
         type=float,
-        default=0.3,
-        help="share of each clip's time held out (seen), or of identities (disjoint)",
     )
-    p.add_argument("--image-size", type=int, choices=[64, 128], default=128, help="stored crop")
-    p.add_argument("--frames-per-second", type=float, default=2.0)
-    p.add_argument("--factor", type=int, default=5, help="1 s windows per face")
-    p.add_argument("--context-seconds", type=float, default=4.0, help="window distance to frame")
-    p.add_argument("--crop-scale", type=float, default=1.4, help="crop side / face box side")
-    p.add_argument("--detector", choices=["hog", "cnn"], default="hog")
-    p.add_argument("--min-rms", type=float, default=0.003, help="silence threshold (RMS)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the window draws")
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
-    p.add_argument("--clips-per-shard", type=int, default=4)
-    p.add_argument("--download-dir", help="avspeech/youtube downloads (default OUTPUT/downloads)")
-    p.add_argument("--max-videos", type=int, default=15, help="youtube: videos per channel")
-    p.add_argument("--max-seconds", type=float, help="youtube: keep the first seconds only")
-    p.add_argument("--from-id", "--from_id", type=int, default=0, dest="from_id")
-    p.add_argument("--to-id", "--to_id", type=int, default=None, dest="to_id")
-    p.add_argument("--url-template", default="https://www.youtube.com/watch?v={youtube_id}")
+    config_option(p, "--workers", build, "workers", "worker processes", type=int)
+    config_option(p, "--clips-per-shard", build, "clips_per_shard", "clips per shard", type=int)
+    config_option(
+        p, "--image-size", pair, "image_size", "stored crop side", type=int, choices=[64, 128]
+    )
+    config_option(p, "--frames-per-second", pair, "frames_per_second", "faces a second", type=float)
+    config_option(p, "--factor", pair, "factor", "1 s windows per face", type=int)
+    config_option(
+        p,
+        "--context-seconds",
+        pair,
+        "context_seconds",
+        "windows lie within this distance of their frame",
+        type=float,
+    )
+    config_option(p, "--crop-scale", pair, "crop_scale", "crop side / face box side", type=float)
+    config_option(p, "--detector", pair, "detector", "dlib detector", choices=["hog", "cnn"])
+    config_option(p, "--min-rms", pair, "min_rms", "silence threshold (RMS)", type=float)
+    config_option(p, "--seed", pair, "seed", "seed of the window draws", type=int)
 
 
-def _train_arguments(p) -> None:
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `wav2pix train`: the fields of Wav2PixConfig."""
     p.add_argument("--data", required=True, help="pair dataset from `wav2pix prepare`")
     p.add_argument("-o", "--output", required=True, help="run folder (rerun: resume exactly)")
-    p.add_argument(
+    c = Wav2PixConfig
+    config_option(
+        p,
         "--preset",
+        c,
+        "preset",
+        "paper: the authors' sizes, batch 64; small: a quarter of the channels, batch 16",
         choices=["small", "paper"],
-        default="small",
-        help="paper: the authors' sizes, batch 64; small: a quarter of the channels, batch 16",
     )
-    p.add_argument("--image-size", type=int, choices=[64, 128], default=64)
-    p.add_argument("--batch-size", "--batchsize", type=int, default=None, dest="batch_size")
-    p.add_argument("--epochs", type=float, default=20.0, help="passes over the training pairs")
-    p.add_argument("--steps", type=int, default=None, help="training steps (overrides --epochs)")
-    p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
-    p.add_argument("--lr-d", type=float, default=4e-4, help="discriminator learning rate")
-    p.add_argument("--lr-g", type=float, default=1e-4, help="generator learning rate")
-    p.add_argument(
-        "--lr-encoder",
-        type=float,
-        default=None,
-        help="speech encoder and classifier learning rate (default: --lr-g, the paper)",
-    )
-    p.add_argument(
-        "--embedding-gain",
-        type=float,
-        default=1.0,
-        help="constant the embedding is multiplied by at the generator input (1: the paper; "
-        "the CPU demo uses 100 to learn in thousands of steps, see the README)",
-    )
-    p.add_argument(
-        "--balanced",
-        action="store_true",
-        help="draw identities uniformly, then a pair (the paper: shuffled passes over pairs)",
-    )
-    p.add_argument(
-        "--num_gpu",
-        "--num-gpu",
+    config_option(p, "--image-size", c, "image_size", "face side", type=int, choices=[64, 128])
+    config_option(
+        p,
+        ["--batch-size", "--batchsize"],
+        c,
+        "batch_size",
+        "pairs per step (default: the preset's)",
         type=int,
-        default=0,
-        dest="num_gpu",
-        help="data-parallel devices (DataParallel on JAX, MirroredStrategy on TF)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    config_option(p, "--epochs", c, "epochs", "passes over the training pairs", type=float)
+    config_option(p, "--steps", c, "steps", "training steps (overrides --epochs)", type=int)
+    config_option(
+        p, "--checkpoint-every", c, "checkpoint_every", "steps between checkpoints", type=int
+    )
+    config_option(p, "--lr-d", c, "lr_d", "discriminator learning rate", type=float)
+    config_option(p, "--lr-g", c, "lr_g", "generator learning rate", type=float)
+    config_option(
+        p,
+        "--lr-encoder",
+        c,
+        "lr_encoder",
+        "speech encoder and speaker classifier learning rate (default: --lr-g, the paper)",
+        type=float,
+    )
+    config_option(
+        p,
+        "--embedding-gain",
+        c,
+        "embedding_gain",
+        "constant the embedding is multiplied by at the generator's input (1: the paper; the "
+        "CPU demo uses 100, see the README)",
+        type=float,
+    )
+    config_option(
+        p,
+        "--balanced",
+        c,
+        "balanced",
+        "draw identities uniformly, then a pair (the paper: shuffled passes over the pairs)",
+        action="store_true",
+    )
+    config_option(
+        p,
+        ["--num_gpu", "--num-gpu"],
+        c,
+        "num_gpu",
+        "data-parallel devices (DataParallel on JAX, MirroredStrategy on TF)",
+        type=int,
+    )
+    config_option(p, "--seed", c, "seed", "random seed", type=int)
 
 
 def register(sub) -> None:
@@ -199,25 +203,25 @@ def register(sub) -> None:
         description="Wav2Pix: pairs of 1 s of speech and a face, a SEGAN speech encoder, an "
         "LSGAN generator and discriminator (64 or 128 px) and a speaker classifier.",
     )
-    wsub = top.add_subparsers(dest="wav2pix_command", metavar="STAGE")
-    p = wsub.add_parser(
+    stages = top.add_subparsers(dest="wav2pix_command", metavar="STAGE")
+    p = stages.add_parser(
         "prepare",
         help="cut clips into (1 s of speech, face) pairs in resumable HDF5 shards",
         description="Faces a few times a second (square dlib crops, no alignment) with "
         "random 1 s windows of the speech within 4 s of each; seen-identity split by time.",
     )
-    _prepare_arguments(p)
+    add_pair_arguments(p)
     p.set_defaults(func=_cmd_prepare)
-    p = wsub.add_parser(
+    p = stages.add_parser(
         "train",
         help="train the GAN (one D step, one G step per batch); rerun to resume exactly",
-        description="LSGAN with feature matching, L1 and speaker cross-entropy; Adam 4e-4/1e-4. "
-        "Writes checkpoints, history.csv, TensorBoard logs, a face grid per epoch and the "
-        "exported models with run.json.",
+        description="LSGAN with feature matching, L1 and speaker cross-entropy; Adam 4e-4 (D) "
+        "and 1e-4 (G). Writes checkpoints, history.csv, TensorBoard logs, a face grid per "
+        "epoch and the exported models with run.json.",
     )
-    _train_arguments(p)
+    add_train_arguments(p)
     p.set_defaults(func=_cmd_train)
-    p = wsub.add_parser(
+    p = stages.add_parser(
         "predict",
         help="faces from speech recordings (1 s windows)",
         description="Any audio or video file: one face from the average embedding of its 1 s "
@@ -230,7 +234,7 @@ def register(sub) -> None:
     p.add_argument("--stochastic", action="store_true", help="dropout on (the authors' way)")
     p.add_argument("--save-embeddings", action="store_true", help="also write .npy embeddings")
     p.set_defaults(func=_cmd_predict)
-    p = wsub.add_parser(
+    p = stages.add_parser(
         "evaluate",
         help="identity accuracy, landmark-detection ratio and FID beside chance and real faces",
         description="Generates faces from seen (training) and unseen (held-out) speech and "
@@ -240,7 +244,9 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="run folder")
     p.add_argument("-o", "--output", required=True, help="report folder")
     p.add_argument("--split", help="held-out split (default test_seen, else test)")
-    p.add_argument("--max-pairs", type=int, default=400, help="pairs per split (0: all)")
+    p.add_argument(
+        "--max-pairs", type=int, default=400, help="pairs per split, 0: all (default: 400)"
+    )
     p.add_argument(
         "--stochastic", action="store_true", help="generator dropout on (the authors' way)"
     )

@@ -1,6 +1,7 @@
 """Wav2Pix pairs: 1 s of 16 kHz speech with the speaker's face near it, in HDF5 shards.
 
-From each clip (the :class:`~speech2face.sources.Clip` records every source yields), frames
+From each clip (the :class:`~speech2face.dataset.sources.Clip` records every source yields),
+frames
 are taken ``frames_per_second`` times a second (the authors: once a second); in each the
 speaker's face is found with the project's dlib detector (nearest the clip's hint, else the
 largest) and cut as a square around the detection box, ``crop_scale`` times its side,
@@ -50,15 +51,13 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import audio, faces, video
-from speech2face.dataset.shards import sha256
+from speech2face.dataset.shards import FAILURES, SHARD_DIR, encode_audio, sha256
 from speech2face.dataset.sources import Clip
 from speech2face.errors import UserError
 
 log = logging.getLogger(__name__)
 
-MANIFEST = "pairs.json"
-FAILURES = "failures.csv"
-SHARD_DIR = "shards"
+MANIFEST = "pairs.json"  # beside the shards folder (FAILURES and SHARD_DIR as a dataset)
 WINDOW = 16000  # samples: 1 s at 16 kHz
 PRE_EMPHASIS = 0.95
 TRAIN, TEST_SEEN, TEST = "train", "test_seen", "test"
@@ -77,6 +76,16 @@ class PairConfig:
     detector: str = "hog"
     min_rms: float = 0.003  # windows quieter than this (full scale 1.0) are silent
     seed: int = 0
+
+
+@dataclass
+class PairBuildConfig:
+    """How the clips are split and the building is run (`wav2pix prepare` options)."""
+
+    protocol: str = "seen"  # seen: held-out time of every identity; disjoint: the sources' split
+    holdout_fraction: float = 0.3  # seen: share of each clip's time held out (at least 1 s)
+    workers: int = 1  # worker processes
+    clips_per_shard: int = 4
 
 
 def preprocess(wave: np.ndarray, coef: float = PRE_EMPHASIS) -> np.ndarray:
@@ -184,7 +193,7 @@ def clip_pairs(clip: Clip, config: PairConfig) -> tuple[list[dict], list[dict], 
             if audio.rms(piece) < config.min_rms:
                 rejected.append((clip.key, "audio", f"silent window at {s:.2f}s"))
                 continue
-            kept.append({"audio": np.round(piece * 32767).astype(np.int16), "start": s})
+            kept.append({"audio": encode_audio(piece), "start": s})
         if not kept:
             continue
         for pair in kept:

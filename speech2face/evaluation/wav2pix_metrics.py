@@ -58,7 +58,7 @@ def crop_descriptors(images: np.ndarray, crop_scale: float) -> np.ndarray:
     """
     import dlib
 
-    from speech2face.faces import models
+    from speech2face.faces import dlib_files
 
     half = SIDE / (2 * crop_scale)
     box = dlib.rectangle(
@@ -69,8 +69,8 @@ def crop_descriptors(images: np.ndarray, crop_scale: float) -> np.ndarray:
     )
     out = np.zeros((len(images), 128), np.float32)
     for i, image in enumerate(_upscale(images)):
-        shape = models.shape_predictor()(image, box)
-        out[i] = np.asarray(models.resnet_descriptor().compute_face_descriptor(image, shape))
+        shape = dlib_files.shape_predictor()(image, box)
+        out[i] = np.asarray(dlib_files.resnet_descriptor().compute_face_descriptor(image, shape))
     return out
 
 
@@ -202,6 +202,7 @@ def evaluate_wav2pix(
     from pathlib import Path
 
     from speech2face.dataset.pair_reader import PairDataset, resize_faces
+    from speech2face.dataset.shards import decode_audio
     from speech2face.evaluation import wav2pix_report
     from speech2face.wav2pix import Wav2Pix
 
@@ -222,7 +223,7 @@ def evaluate_wav2pix(
     for name, d in sets.items():
         real[name] = resize_faces(d["face"], size)
         rows[name] = _subset(len(d["pair_face"]), max_pairs)
-        emb[name] = model.embed(np.asarray(d["audio"][rows[name]], np.float32) / 32767.0)
+        emb[name] = model.embed(decode_audio(d["audio"][rows[name]]))
         gen[name] = model.generate(emb[name])
     truth = {n: sets[n]["identity"][sets[n]["pair_face"][rows[n]]] for n in sets}
     desc_real = {n: crop_descriptors(real[n], scale) for n in sets}

@@ -411,10 +411,13 @@ def spectral_layers(model) -> list:
     return found
 
 
-def bake_spectral_norm(model) -> None:
-    """Write kernel / sigma (one more power iteration) into every spectral-normalised layer,
-    so that inference calls (``training=False``) use the normalised kernels."""
+def bake_spectral_norm(model, iterations: int = 10) -> None:
+    """Write kernel / sigma into every spectral-normalised layer, so that inference calls
+    (``training=False``) use the normalised kernels; sigma is estimated after
+    ``iterations`` more power iterations from the stored vector ``u``."""
     for layer in spectral_layers(model):
+        for _ in range(max(0, iterations - 1)):
+            layer.vector_u.assign(layer.normalized_weights()[0])
         u, kernel = layer.normalized_weights()
         layer.vector_u.assign(u)
         layer.kernel.assign(kernel)

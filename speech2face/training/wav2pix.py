@@ -46,12 +46,15 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from speech2face.errors import UserError
+from speech2face.training.config import Wav2PixConfig
+
+__all__ = ["GANTrainer", "Wav2PixConfig", "inference_copies", "train_wav2pix", "value_and_grad"]
 
 log = logging.getLogger(__name__)
 
@@ -74,42 +77,6 @@ LOG_KEYS = (
     "d_wrong",
     "speaker_accuracy",
 )
-
-
-@dataclass
-class Wav2PixConfig:
-    """Options of `speech2face wav2pix train` (defaults: the authors' losses and optimiser;
-    the ``small`` preset at 64 px for a CPU)."""
-
-    preset: str = "small"
-    image_size: int = 64
-    batch_size: int | None = None  # None: the preset's (paper 64, small 16)
-    epochs: float = 20.0  # passes over the training pairs (ignored when steps is set)
-    steps: int | None = None
-    checkpoint_every: int = 100
-    lr_d: float = 4e-4
-    lr_g: float = 1e-4
-    lr_encoder: float | None = None  # speech encoder and classifier; None: lr_g (the paper)
-    embedding_gain: float = 1.0  # the generator's input gain (1: the paper; see Generator)
-    balanced: bool = False  # draw identities uniformly (the paper: shuffled pairs)
-    beta_1: float = 0.5
-    beta_2: float = 0.999
-    real_label: float = 0.9
-    feature_weight: float = 100.0
-    l1_weight: float = 50.0
-    speaker_weight: float = 20.0
-    num_gpu: int = 0
-    seed: int = 0
-    progress: bool = True
-
-    @classmethod
-    def pick(cls, options) -> Wav2PixConfig:
-        """The config from the same-named attributes (or keys) of ``options`` (argparse
-        namespace, another dataclass, a dict); missing ones keep their defaults."""
-        from dataclasses import fields
-
-        values = options if isinstance(options, dict) else vars(options)
-        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name in values})
 
 
 def value_and_grad(fn):
@@ -153,8 +120,9 @@ def _mse(x, target):
 class GANTrainer:
     """The Wav2Pix models, their optimizers and the compiled training step.
 
-    Build the models (and construct this) inside :func:`device_scope` when training on
-    several devices.
+    Build the models (and construct this) inside
+    :func:`speech2face.training.distribution.distribution_scope` when training on several
+    devices.
 
     Args:
         encoder, generator, discriminator, classifier: from
@@ -449,44 +417,6 @@ class GANTrainer:
         return int(json.loads((folder / STATE_INFO).read_text())["step"])
 
 
-def device_scope(num_gpu: int):
-    """Context to build the models and the trainer in for ``num_gpu`` devices (none for
-    num_gpu <= 1): JAX ``keras.distribution.DataParallel`` (set globally, the scope is a
-    no-op) or a TensorFlow ``MirroredStrategy`` scope. Logical CPU devices stand in for GPUs
-    where no GPU is visible (tests).
-
-    Raises:
-        UserError: fewer devices than asked for, or another backend.
-    """
-    import contextlib
-
-    import keras
-
-    if num_gpu <= 1:
-        return contextlib.nullcontext()
-    backend = keras.backend.backend()
-    if backend == "jax":
-        try:
-            devices = keras.distribution.list_devices("gpu")
-        except RuntimeError:  # no GPU platform at all
-            devices = []
-        devices = devices or keras.distribution.list_devices("cpu")
-        if len(devices) < num_gpu:
-            raise UserError(f"--num_gpu {num_gpu}: JAX sees {len(devices)} device(s)")
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(devices=devices[:num_gpu])
-        )
-        return contextlib.nullcontext()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
-        if len(devices) < num_gpu:
-            raise UserError(f"--num_gpu {num_gpu}: TensorFlow sees {len(devices)} device(s)")
-        return tf.distribute.MirroredStrategy([d.name for d in devices[:num_gpu]]).scope()
-    raise UserError(f"Wav2Pix trains on the tensorflow and jax backends, not {backend}")
-
-
 def inference_copies(trainer: GANTrainer) -> dict:
     """Copies of the four models holding the state's weights with spectral norm baked in,
     for inference calls (``training=False``); the trainer's models are untouched. The
@@ -617,6 +547,7 @@ def train_wav2pix(data, out, config: Wav2PixConfig | None = None) -> Path:
     from speech2face.dataset.pair_reader import PairBatches, PairDataset
     from speech2face.models import save_parts
     from speech2face.models.wav2pix import build_wav2pix, preset
+    from speech2face.training.distribution import distribution_scope
 
     config = config or Wav2PixConfig()
     sizes = preset(config.preset)
@@ -634,7 +565,7 @@ def train_wav2pix(data, out, config: Wav2PixConfig | None = None) -> Path:
     test = dataset.load(held) if held else None
 
     keras.utils.set_random_seed(config.seed)
-    with device_scope(config.num_gpu):
+    with distribution_scope(config.num_gpu):
         models = build_wav2pix(
             len(identities), config.image_size, config.preset, config.embedding_gain
         )
