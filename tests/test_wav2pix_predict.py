@@ -67,6 +67,19 @@ def test_predict_cli_and_api(run, data_dir, tmp_path, capsys):
     assert not np.array_equal(noisy.predict(wave)[0], noisy.predict(wave)[0])
 
 
+def test_serve_predictor(run, data_dir):
+    from speech2face import audio
+    from speech2face.serve import wav2pix_predictor
+    from speech2face.wav2pix import Wav2Pix
+
+    model = Wav2Pix.load(run)
+    wave = audio.load_audio(data_dir / "av/grid_spk_brbk7n/brbk7n.mpg")
+    seen = []
+    face, feature = wav2pix_predictor(model).predict(wave, lambda f, text: seen.append(text))
+    assert feature is None and "2 windows" in seen[0]
+    np.testing.assert_array_equal(face, model.predict(wave)[0])
+
+
 def test_evaluate_cli_and_report(run, wav2pix_pairs, tmp_path, capsys):
     report = tmp_path / "report"
     argv = [

@@ -11,16 +11,19 @@ One discriminator step, then one generator step, per batch (the authors'
   + 20 cross-entropy of the speaker classifier;
 - Adam, lr 4e-4 (D) and 1e-4 (G), betas (0.5, 0.999); batch 64 in the ``paper`` preset.
 
-The step is a pure function (state, batch) -> (state, logs) built from ``stateless_call``
-and ``Optimizer.stateless_apply``: compiled with ``jax.jit`` on JAX and ``tf.function`` on
-TensorFlow; only the gradient (:func:`value_and_grad`) is backend-specific. The three
+The step is one function (state, batch) -> (state, logs) built from ``stateless_call``:
+pure and compiled with ``jax.jit`` on JAX, where the Adam updates are
+``Optimizer.stateless_apply``; compiled with ``tf.function`` on TensorFlow, where the state
+lives in the variables and the updates are ``Optimizer.apply`` (TensorFlow's optimizer has
+no stateless form). Besides that only the gradient (:func:`value_and_grad`) is
+backend-specific. The three
 images of the D step go through D as one batch (D has no BatchNorm, so this equals three
 calls but for one spectral-norm power iteration instead of three). The generator's forward
 pass of the D step runs in training mode, as in the original, so its dropout and the
 encoder's BatchNorm statistics advance twice per step.
 
 Exact resume: every array of the state (weights, BatchNorm statistics, spectral-norm
-vectors, dropout seed states, both optimizers) is saved atomically to
+vectors, dropout seed states, the three optimizers) is saved atomically to
 ``checkpoint/state.h5`` every ``checkpoint_every`` steps, and the batch of global step g is a
 pure function of (seed, g) (:class:`speech2face.dataset.pair_reader.PairBatches`), so a
 killed run resumed from its last checkpoint ends with the weights of an uninterrupted run.
@@ -53,6 +56,7 @@ import numpy as np
 
 from speech2face.errors import UserError
 from speech2face.training.config import Wav2PixConfig
+from speech2face.wav2pix import RUN_FILE
 
 __all__ = ["GANTrainer", "Wav2PixConfig", "inference_copies", "train_wav2pix", "value_and_grad"]
 
@@ -62,7 +66,6 @@ CHECKPOINT = "checkpoint"
 STATE_FILE = "state.h5"
 STATE_INFO = "state.json"
 HISTORY = "history.csv"
-RUN_FILE = "run.json"
 PARTS = ("speech_encoder", "generator", "speaker_classifier", "discriminator")  # export order
 GRID_ROWS = 6
 LOG_KEYS = (
