@@ -319,7 +319,7 @@ def wav2pix_evaluate(
         data: a pair dataset. model: a run folder of :func:`wav2pix_train`.
         output: the report folder: ``metrics.json``, ``faces.png``, ``index.html``.
         split: the held-out split (default "test_seen", else "test").
-        max_pairs: pairs per split to generate from (None: all).
+        max_pairs: pairs per split to generate from, plus one of each identity (None: all).
         stochastic: generator dropout on, as the authors' code.
     Returns:
         The metrics (the content of ``output/metrics.json``);

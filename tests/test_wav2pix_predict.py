@@ -99,7 +99,8 @@ def test_evaluate_cli_and_report(run, wav2pix_pairs, tmp_path, capsys):
     assert "identity accuracy" in printed and "chance: 0.200" in printed
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["split"] == "test_seen" and metrics["identities"] == 5
-    assert metrics["pairs"] == {"seen": 12, "unseen": 12}
+    assert 12 <= metrics["pairs"]["seen"] <= 12 + 5  # and one pair of each identity
+    assert 12 <= metrics["pairs"]["unseen"] <= 12 + 5
     assert metrics["landmark_detection_ratio"]["real_faces_unseen"] >= 0.9
     assert metrics["identity_accuracy"]["real_faces_unseen"]["accuracy"] >= 0.8
     assert metrics["fid_inception"] is None

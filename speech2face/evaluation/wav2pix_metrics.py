@@ -165,11 +165,19 @@ class InceptionFeatures:
         return np.concatenate(out).astype(np.float32)
 
 
-def _subset(n: int, limit: int | None, seed: int = 0) -> np.ndarray:
-    """Sorted rows of an even random subset of ``limit`` out of ``n`` (all when None)."""
+def _subset(identities: np.ndarray, limit: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted pair rows: a random subset of ``limit`` (all when None) plus the first pair of
+    every identity, so that each identity is in the pictures.
+
+    Args:
+        identities: (P,) identity of each pair.
+    """
+    n = len(identities)
     if limit is None or n <= limit:
         return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
+    picked = np.random.default_rng(seed).choice(n, limit, replace=False)
+    firsts = [np.flatnonzero(identities == name)[0] for name in sorted(set(identities))]
+    return np.union1d(picked, firsts)
 
 
 def evaluate_wav2pix(
@@ -190,7 +198,8 @@ def evaluate_wav2pix(
     report says so.
 
     Args:
-        max_pairs: pairs per split to generate from (an even random subset; None: all).
+        max_pairs: pairs per split to generate from (a random subset plus one pair of each
+            identity; None: all).
         inception_weights: Inception-v3 (no top) Keras weights for the usual FID.
         stochastic: generate with the generator's dropout on, as the authors did.
     Returns:
@@ -222,7 +231,7 @@ def evaluate_wav2pix(
     real, gen, rows, emb = {}, {}, {}, {}
     for name, d in sets.items():
         real[name] = resize_faces(d["face"], size)
-        rows[name] = _subset(len(d["pair_face"]), max_pairs)
+        rows[name] = _subset(d["identity"][d["pair_face"]], max_pairs)
         emb[name] = model.embed(decode_audio(d["audio"][rows[name]]))
         gen[name] = model.generate(emb[name])
     truth = {n: sets[n]["identity"][sets[n]["pair_face"][rows[n]]] for n in sets}
