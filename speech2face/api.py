@@ -241,35 +241,40 @@ def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **conf
             (``source_type="youtube"``).
         output: the pair dataset folder: ``shards/pairs-NNNNN.h5``, ``pairs.json``,
             ``failures.csv``.
-        **config: fields of :class:`~speech2face.dataset.sources.SourceConfig`,
-            :class:`~speech2face.dataset.pairs.PairConfig` (image_size, frames_per_second,
-            factor, context_seconds, crop_scale, detector, min_rms, seed) and
-            :class:`~speech2face.dataset.pairs.PairBuildConfig` (protocol,
-            holdout_fraction, workers, clips_per_shard).
+        **config: fields of :class:`~speech2face.dataset.sources.SourceConfig` (its
+            ``split_mode`` defaults to "seen" here, the Wav2Pix protocol, and the time cuts
+            keep 1 s windows whole), :class:`~speech2face.dataset.pairs.PairConfig`
+            (image_size, frames_per_second, factor, context_seconds, crop_scale, detector,
+            min_rms, seed) and :class:`~speech2face.dataset.pairs.PairBuildConfig`
+            (workers, clips_per_shard).
     Returns:
         The manifest (the content of ``output/pairs.json``): counts per split, identities.
     Raises:
         TypeError: an unknown option.
-        UserError: no clips, an unreadable source, or shards built with other options.
+        UserError: no clips, an unreadable source, shards built with other options, or
+            another run writing into ``output`` (``locks.BusyError``).
     """
+    from speech2face import audio
     from speech2face.dataset import pairs
     from speech2face.dataset.sources import SourceConfig, read_clips
 
     source_opts, pair_opts, build_opts = _options(
         "wav2pix_prepare", config, SourceConfig, pairs.PairConfig, pairs.PairBuildConfig
     )
-    clips, failures = read_clips(source, output, SourceConfig(**source_opts))
+    source_opts = {"split_mode": pairs.SPLIT_MODE, **source_opts}
+    source_opts["holdout_window"] = pairs.WINDOW / audio.SAMPLE_RATE  # the pairs' 1 s
     build = pairs.PairBuildConfig(**build_opts)
-    clips = pairs.split_clips(clips, build.protocol, build.holdout_fraction)
-    manifest = pairs.build_pairs(
-        clips,
-        output,
-        pairs.PairConfig(**pair_opts),
-        build.workers,
-        build.clips_per_shard,
-        failures,
-        build.protocol,
-    )
+    with locks.hold(output, "wav2pix prepare"):
+        clips, failures = read_clips(source, output, SourceConfig(**source_opts))
+        manifest = pairs.build_pairs(
+            clips,
+            output,
+            pairs.PairConfig(**pair_opts),
+            build.workers,
+            build.clips_per_shard,
+            failures,
+            source_opts["split_mode"],
+        )
     print(pairs.summary(manifest))
     return manifest
 
@@ -291,13 +296,14 @@ def wav2pix_train(data: str | os.PathLike, output: str | os.PathLike, **config) 
     Raises:
         TypeError: an unknown option.
         UserError: not a pair dataset, fewer than two identities, a checkpoint of other
-            models, or fewer devices than ``num_gpu``.
+            models, fewer devices than ``num_gpu``, or another run writing into ``output``.
     """
     from speech2face.training.config import Wav2PixConfig
     from speech2face.training.wav2pix import train_wav2pix
 
     (options,) = _options("wav2pix_train", config, Wav2PixConfig)
-    train_wav2pix(data, output, Wav2PixConfig(**options))
+    with locks.hold(output, "wav2pix train"):
+        train_wav2pix(data, output, Wav2PixConfig(**options))
     return load_wav2pix(output)
 
 

@@ -94,7 +94,7 @@ def run_wav2pix_demo(
     api.wav2pix_prepare(
         samples / "manifest.csv",
         out / "pairs",
-        protocol="seen",
+        split_mode="seen",
         holdout_fraction=config.holdout_fraction,
         image_size=config.image_size,
         factor=config.factor,

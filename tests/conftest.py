@@ -73,8 +73,9 @@ WAV2PIX_CLIPS = (  # five identities: GRID (3 s), MEAD, VoxCeleb2, a silent vide
 def wav2pix_pairs(data_dir, tmp_path_factory):
     """A Wav2Pix pair dataset (seen-identity split, 64 px) of five real sample clips."""
     from speech2face.dataset.pair_reader import PairDataset
-    from speech2face.dataset.pairs import PairConfig, build_pairs, split_clips
+    from speech2face.dataset.pairs import PairConfig, build_pairs
     from speech2face.dataset.sources import folder
+    from speech2face.dataset.splits import apply_split_mode
 
     clips = [
         c
@@ -82,5 +83,6 @@ def wav2pix_pairs(data_dir, tmp_path_factory):
         if str(Path(c.media).relative_to(data_dir)) in WAV2PIX_CLIPS
     ]
     out = tmp_path_factory.mktemp("wav2pix_pairs")
-    build_pairs(split_clips(clips, "seen", 0.3), out, PairConfig(image_size=64), workers=2)
+    clips = apply_split_mode(clips, "seen", 0.3, window=1.0)
+    build_pairs(clips, out, PairConfig(image_size=64), workers=2)
     return PairDataset(out)

@@ -11,6 +11,7 @@ from speech2face.dataset import pairs
 from speech2face.dataset.pair_reader import PairBatches, PairDataset
 from speech2face.dataset.shards import encode_audio
 from speech2face.dataset.sources import Clip
+from speech2face.dataset.splits import apply_split_mode
 
 pytestmark = pytest.mark.slow
 
@@ -78,8 +79,9 @@ def test_preprocessed_batches_are_pure_in_step(wav2pix_pairs):
 
 
 def test_rebuild_identical_and_resume(data_dir, tmp_path, monkeypatch):
-    clip = Clip(str(data_dir / "av/grid_spk_lbbc2a/lbbc2a.mpg"), "lbbc2a")
-    clips = pairs.split_clips([clip, Clip(clip.media, "again")], "seen", 0.3)
+    clip = Clip(str(data_dir / "av/grid_spk_lbbc2a/lbbc2a.mpg"), "lbbc2a", split="train")
+    again = Clip(clip.media, "again", split="test")
+    clips = apply_split_mode([clip, again], "seen", 0.3, window=1.0)
     config = pairs.PairConfig(image_size=64, frames_per_second=1.0)
     first = pairs.build_pairs(clips, tmp_path / "a", config, clips_per_shard=1)
     assert first["counts"]["train"]["pairs"] > 0 and first["counts"]["test_seen"]["pairs"] > 0
@@ -124,10 +126,9 @@ def test_bad_clip_is_logged_and_skipped(data_dir, tmp_path):
     assert "broken.mp4" in (tmp_path / "ds" / "failures.csv").read_text()
 
 
-def test_split_protocols():
-    clips = [Clip("x.mp4", "a", split="train")]
-    assert pairs.split_clips(clips, "disjoint") == clips
-    with pytest.raises(Exception, match="unknown split protocol"):
-        pairs.split_clips(clips, "random")
-    with pytest.raises(Exception, match=r"in \(0, 1\)"):
-        pairs.split_clips(clips, "seen", 1.5)
+def test_one_second_windows_survive_the_time_split(data_dir):
+    """A 2.98 s GRID clip is cut on a whole second, leaving a 1 s window on each side."""
+    clip = Clip(str(data_dir / "av/grid_spk_lbbc2a/lbbc2a.mpg"), "lbbc2a", split="train")
+    train, held = apply_split_mode([clip], "seen", 0.3, window=1.0)
+    assert (train.split, held.split) == ("train", "test_seen")
+    assert train.end == held.start == pytest.approx(1.0) and held.end - held.start >= 1.0

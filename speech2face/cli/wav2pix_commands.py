@@ -13,7 +13,7 @@ from pathlib import Path
 
 from speech2face.cli.data_commands import add_source_arguments
 from speech2face.cli.options import config_option, config_options
-from speech2face.dataset.pairs import FAILURES, MANIFEST, PROTOCOLS, PairBuildConfig, PairConfig
+from speech2face.dataset.pairs import FAILURES, MANIFEST, SPLIT_MODE, PairBuildConfig, PairConfig
 from speech2face.dataset.sources import SourceConfig
 from speech2face.training.config import Wav2PixConfig
 
@@ -91,24 +91,8 @@ def add_pair_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", help="folder, manifest CSV, VoxCeleb root, AVSpeech or channel CSV")
     p.add_argument("-o", "--output", required=True, help="pair dataset folder (rerun: resume)")
     add_source_arguments(p)
+    p.set_defaults(split_mode=SPLIT_MODE)  # the Wav2Pix protocol; cuts keep 1 s windows
     build, pair = PairBuildConfig, PairConfig
-    config_option(
-        p,
-        "--protocol",
-        build,
-        "protocol",
-        "seen: every identity on both sides, the held-out time of each clip in test_seen "
-        "(the Wav2Pix protocol); disjoint: the source's identity split",
-        choices=PROTOCOLS,
-    )
-    config_option(
-        p,
-        "--holdout-fraction",
-        build,
-        "holdout_fraction",
-        "seen protocol: share of each clip's time held out (at least 1 s)",
-        type=float,
-    )
     config_option(p, "--workers", build, "workers", "worker processes", type=int)
     config_option(p, "--clips-per-shard", build, "clips_per_shard", "clips per shard", type=int)
     config_option(

@@ -45,7 +45,7 @@ import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,8 +60,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "pairs.json"  # beside the shards folder (FAILURES and SHARD_DIR as a dataset)
 WINDOW = 16000  # samples: 1 s at 16 kHz
 PRE_EMPHASIS = 0.95
-TRAIN, TEST_SEEN, TEST = "train", "test_seen", "test"
-PROTOCOLS = ("seen", "disjoint")
+SPLIT_MODE = "seen"  # the Wav2Pix protocol: seen identities, unseen speech
 
 
 @dataclass
@@ -80,10 +79,8 @@ class PairConfig:
 
 @dataclass
 class PairBuildConfig:
-    """How the clips are split and the building is run (`wav2pix prepare` options)."""
+    """How the building is run (`wav2pix prepare` options besides the source's)."""
 
-    protocol: str = "seen"  # seen: held-out time of every identity; disjoint: the sources' split
-    holdout_fraction: float = 0.3  # seen: share of each clip's time held out (at least 1 s)
     workers: int = 1  # worker processes
     clips_per_shard: int = 4
 
@@ -307,56 +304,6 @@ def _finished(path: Path, group: list[Clip], config: PairConfig) -> bool:
     return info["clips"] == [c.key for c in group]
 
 
-def _holdout_speech(clips: list[Clip], fraction: float, min_seconds: float = 1.0) -> list[Clip]:
-    """Seen identities, unseen speech: the last ``fraction`` of every clip's time (at least
-    ``min_seconds``, one window) goes to the split "test_seen", the rest to "train"; a clip
-    too short for two parts stays whole in "train". Stand-in for
-    ``speech2face.dataset.splits.holdout_speech``, which replaces it once on main.
-
-    Raises:
-        UserError: fraction outside (0, 1).
-    """
-    if not 0 < fraction < 1:
-        raise UserError(f"test fraction must be in (0, 1), got {fraction}")
-    out = []
-    for clip in clips:
-        try:
-            info = video.video_info(clip.media)
-            duration = audio.load_audio(clip.sidecar or clip.media).size / audio.SAMPLE_RATE
-        except UserError as exc:
-            log.warning("skipped %s", exc)
-            continue
-        if info is not None:
-            duration = min(duration, info.duration)
-        lo = clip.start or 0.0
-        hi = min(clip.end or np.inf, duration)
-        held = max(fraction * (hi - lo), min_seconds + 0.01)
-        if hi - lo - held < min_seconds:
-            out.append(replace(clip, start=lo, end=round(hi, 3), split=TRAIN))
-            continue
-        cut = round(hi - held, 3)
-        out.append(replace(clip, start=lo, end=cut, split=TRAIN))
-        out.append(replace(clip, start=cut, end=round(hi, 3), split=TEST_SEEN))
-    return out
-
-
-def split_clips(clips: list[Clip], protocol: str = "seen", test_fraction: float = 0.3):
-    """Apply a protocol's split to a clip list.
-
-    "seen" (the Wav2Pix protocol): every identity on both sides, the held-out time range
-    of each clip in "test_seen", no audio shared between train and test. "disjoint": the
-    sources' identity split as it is ("train" / "test").
-
-    Raises:
-        UserError: unknown protocol or bad fraction.
-    """
-    if protocol == "seen":
-        return _holdout_speech(clips, test_fraction)
-    if protocol == "disjoint":
-        return list(clips)
-    raise UserError(f"unknown split protocol {protocol!r}: use one of {PROTOCOLS}")
-
-
 def build_pairs(
     clips: list[Clip],
     out_dir: str | os.PathLike,
@@ -370,10 +317,11 @@ def build_pairs(
     """Build (or resume) a Wav2Pix pair dataset from split clips.
 
     Args:
-        clips: from a source, after :func:`split_clips`.
+        clips: from a source, split (:func:`speech2face.dataset.splits.apply_split_mode`
+            with ``window=1``, as :func:`speech2face.api.wav2pix_prepare` does).
         out_dir: dataset folder: ``shards/pairs-NNNNN.h5``, ``pairs.json``, ``failures.csv``.
         source_failures: (item, reason) from the source.
-        protocol: recorded in the manifest.
+        protocol: the split mode, recorded in the manifest.
     Returns:
         The manifest (also written to ``out_dir/pairs.json``).
     Raises:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from speech2face.audio import CLIP_SECONDS
 from speech2face.dataset.splits import HOLDOUT_FRACTION
 from speech2face.errors import UserError
 
@@ -66,6 +67,7 @@ class SourceConfig:
     test_fraction: float = TEST_FRACTION
     split_mode: str = "identity"  # identity | seen | both (speech2face.dataset.splits)
     holdout_fraction: float = HOLDOUT_FRACTION  # seen/both: share of each clip's speech held out
+    holdout_window: float = CLIP_SECONDS  # seen/both: a cut keeps this window whole (Wav2Pix: 1)
     from_id: int = 0  # AVSpeech: first CSV row (0-based)
     to_id: int | None = None  # AVSpeech: the row after the last one
     download_dir: str | None = None  # AVSpeech, YouTube: downloads (default OUTPUT/downloads)
@@ -117,7 +119,9 @@ def read_clips(
         clips = folder.folder_clips(path, config.test_fraction)
     else:
         raise UserError(f"unknown source type {kind!r}: use one of {', '.join(SOURCE_TYPES)}")
-    clips = apply_split_mode(clips, config.split_mode, config.holdout_fraction)
+    clips = apply_split_mode(
+        clips, config.split_mode, config.holdout_fraction, config.holdout_window
+    )
     if config.split:
         keep = set(config.split.split(","))
         clips = [c for c in clips if c.split in keep]
