@@ -8,6 +8,7 @@
     speech2face.train("runs/dataset", "runs/decoder", "runs/bundle", init="runs/pretrain")
     speech2face.evaluate("runs/dataset", "runs/bundle", "runs/report")   # metrics + pictures
     image, feature = speech2face.load_model("runs/bundle").predict("voice.wav")
+    image, embedding = speech2face.load_wav2pix("runs/wav2pix").predict("voice.wav")  # Wav2Pix
 
 See :mod:`speech2face.api`. The names are loaded on first use, so ``import speech2face``
 imports neither Keras, TensorFlow nor dlib.
@@ -15,7 +16,20 @@ imports neither Keras, TensorFlow nor dlib.
 
 __version__ = "0.1.0"
 
-_API = ("prepare", "train_decoder", "pretrain", "train", "evaluate", "load_model", "Speech2Face")
+_API = (
+    "prepare",
+    "train_decoder",
+    "pretrain",
+    "train",
+    "evaluate",
+    "load_model",
+    "Speech2Face",
+    "wav2pix_prepare",
+    "wav2pix_train",
+    "wav2pix_evaluate",
+    "load_wav2pix",
+    "Wav2Pix",
+)
 __all__ = ["__version__", *_API]
 
 

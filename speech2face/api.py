@@ -8,6 +8,11 @@
     metrics = speech2face.evaluate("runs/dataset", "runs/bundle", "runs/report")
     image, feature = speech2face.load_model("runs/bundle").predict("voice.wav")
 
+    speech2face.wav2pix_prepare("data/clips", "runs/pairs", workers=2)   # Wav2Pix
+    speech2face.wav2pix_train("runs/pairs", "runs/wav2pix", steps=6000)
+    speech2face.wav2pix_evaluate("runs/pairs", "runs/wav2pix", "runs/wav2pix_report")
+    image, embedding = speech2face.load_wav2pix("runs/wav2pix").predict("voice.wav")
+
 Every stage takes its inputs, then its output folder, then keyword options: the fields of
 the stage's config dataclass, with the same defaults as the command line (`speech2face
 COMMAND --help` lists them). An unknown keyword raises TypeError. Every stage resumes when
@@ -24,6 +29,7 @@ from dataclasses import fields
 
 from speech2face import locks
 from speech2face.inference import Speech2Face
+from speech2face.wav2pix import Wav2Pix
 
 __all__ = [
     "prepare",
@@ -33,6 +39,11 @@ __all__ = [
     "evaluate",
     "load_model",
     "Speech2Face",
+    "wav2pix_prepare",
+    "wav2pix_train",
+    "wav2pix_evaluate",
+    "load_wav2pix",
+    "Wav2Pix",
 ]
 
 
@@ -222,3 +233,125 @@ def load_model(bundle: str | os.PathLike) -> Speech2Face:
             sizes and sha256 in ``bundle.json``); the message names it and what to do.
     """
     return Speech2Face.load(bundle)
+
+
+def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> dict:
+    """Build (or resume) a Wav2Pix pair dataset: clips -> (1 s of speech, face) pairs.
+
+    Args:
+        source: any source :func:`prepare` reads, or a CSV of YouTube channels
+            (``source_type="youtube"``).
+        output: the pair dataset folder: ``shards/pairs-NNNNN.h5``, ``pairs.json``,
+            ``failures.csv``.
+        **config: fields of :class:`~speech2face.dataset.sources.SourceConfig` (its
+            ``split_mode`` defaults to "seen" here, the Wav2Pix protocol, and the time cuts
+            keep 1 s windows whole), :class:`~speech2face.dataset.pairs.PairConfig`
+            (image_size, frames_per_second, factor, context_seconds, crop_scale, detector,
+            min_rms, seed) and :class:`~speech2face.dataset.pairs.PairBuildConfig`
+            (workers, clips_per_shard).
+    Returns:
+        The manifest (the content of ``output/pairs.json``): counts per split, identities.
+    Raises:
+        TypeError: an unknown option.
+        UserError: no clips, an unreadable source, shards built with other options, or
+            another run writing into ``output`` (``locks.BusyError``).
+    """
+    from speech2face import audio
+    from speech2face.dataset import pairs
+    from speech2face.dataset.sources import SourceConfig, read_clips
+
+    source_opts, pair_opts, build_opts = _options(
+        "wav2pix_prepare", config, SourceConfig, pairs.PairConfig, pairs.PairBuildConfig
+    )
+    source_opts = {"split_mode": pairs.SPLIT_MODE, **source_opts}
+    source_opts["holdout_window"] = pairs.WINDOW / audio.SAMPLE_RATE  # the pairs' 1 s
+    build = pairs.PairBuildConfig(**build_opts)
+    with locks.hold(output, "wav2pix prepare"):
+        clips, failures = read_clips(source, output, SourceConfig(**source_opts))
+        manifest = pairs.build_pairs(
+            clips,
+            output,
+            pairs.PairConfig(**pair_opts),
+            build.workers,
+            build.clips_per_shard,
+            failures,
+            source_opts["split_mode"],
+        )
+    print(pairs.summary(manifest))
+    return manifest
+
+
+def wav2pix_train(data: str | os.PathLike, output: str | os.PathLike, **config) -> Wav2Pix:
+    """Train (or resume exactly) Wav2Pix on a pair dataset's training split.
+
+    Args:
+        data: a folder from :func:`wav2pix_prepare`.
+        output: the run folder: checkpoint, ``history.csv``, TensorBoard logs, a face grid
+            per epoch, and the exported models with ``run.json`` (what :func:`load_wav2pix`
+            reads).
+        **config: fields of :class:`~speech2face.training.config.Wav2PixConfig` (preset,
+            image_size, batch_size, epochs, steps, checkpoint_every, lr_d, lr_g,
+            lr_encoder, embedding_gain, balanced, beta_1, beta_2, real_label,
+            feature_weight, l1_weight, speaker_weight, num_gpu, seed, progress).
+    Returns:
+        The trained model, loaded from ``output``.
+    Raises:
+        TypeError: an unknown option.
+        UserError: not a pair dataset, fewer than two identities, a checkpoint of other
+            models, fewer devices than ``num_gpu``, or another run writing into ``output``.
+    """
+    from speech2face.training.config import Wav2PixConfig
+    from speech2face.training.wav2pix import train_wav2pix
+
+    (options,) = _options("wav2pix_train", config, Wav2PixConfig)
+    with locks.hold(output, "wav2pix train"):
+        train_wav2pix(data, output, Wav2PixConfig(**options))
+    return load_wav2pix(output)
+
+
+def wav2pix_evaluate(
+    data: str | os.PathLike,
+    model: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    split: str | None = None,
+    max_pairs: int | None = 400,
+    inception_weights: str | os.PathLike | None = None,
+    stochastic: bool = False,
+) -> dict:
+    """Wav2Pix's metrics beside chance and real faces: identity accuracy of generated faces
+    (seen and unseen speech), landmark-detection ratio, FID (dlib descriptors; Inception-v3
+    when ``inception_weights`` is given).
+
+    Args:
+        data: a pair dataset. model: a run folder of :func:`wav2pix_train`.
+        output: the report folder: ``metrics.json``, ``faces.png``, ``index.html``.
+        split: the held-out split (default "test_seen", else "test").
+        max_pairs: pairs per split to generate from, plus one of each identity (None: all).
+        stochastic: generator dropout on, as the authors' code.
+    Returns:
+        The metrics (the content of ``output/metrics.json``);
+        :func:`speech2face.evaluation.wav2pix_metrics.summary_lines` prints them.
+    Raises:
+        UserError: no held-out split, or a run trained on other identities.
+    """
+    from speech2face.evaluation.wav2pix_metrics import evaluate_wav2pix
+
+    return evaluate_wav2pix(
+        data,
+        model,
+        output,
+        max_pairs,
+        inception_weights and str(inception_weights),
+        split,
+        stochastic,
+    )
+
+
+def load_wav2pix(run: str | os.PathLike, stochastic: bool = False) -> Wav2Pix:
+    """Load a Wav2Pix run; ``.predict(speech)`` gives (face (S, S, 3) uint8, embedding).
+
+    Raises:
+        UserError: the folder is not a finished run (names the missing files).
+    """
+    return Wav2Pix.load(run, stochastic=stochastic)

@@ -91,25 +91,41 @@ def speech2face_predictor(model) -> Predictor:
     )
 
 
-def load_predictors(bundle: str | os.PathLike) -> list[Predictor]:
+def wav2pix_predictor(model) -> Predictor:
+    """The predictor of a loaded :class:`speech2face.Wav2Pix` run.
+
+    As ``model.predict``: the waveform is cut into 1 s windows, their speech embeddings are
+    averaged and the generator renders the mean; returns (face, None), since the 128-D
+    embedding is not a face feature and takes no part in the gallery search.
+    """
+
+    def predict(wave: np.ndarray, progress: Progress) -> tuple[np.ndarray, None]:
+        windows = model.windows(wave)
+        progress(0.0, f"Wav2Pix: {len(windows)} windows of 1 s")
+        embedding = model.embed(windows).mean(0, keepdims=True)
+        return model.generate(embedding)[0], None
+
+    return Predictor("Wav2Pix", predict, None, model.config.get("dataset"))
+
+
+def load_predictors(
+    bundle: str | os.PathLike, wav2pix: str | os.PathLike | None = None
+) -> list[Predictor]:
     """Every system the page shows, in order: the one place where a system plugs in.
 
     Args:
         bundle: a Speech2Face bundle folder (`speech2face train`).
+        wav2pix: optional Wav2Pix run folder (`speech2face wav2pix train`).
     Returns:
-        [Speech2Face predictor].
+        [Speech2Face predictor] (+ [Wav2Pix predictor]).
     Raises:
-        UserError: the bundle cannot be loaded.
+        UserError: the bundle or the run cannot be loaded.
     """
-    from speech2face import Speech2Face
+    from speech2face import Speech2Face, Wav2Pix
 
     predictors = [speech2face_predictor(Speech2Face.load(bundle))]
-    # Wav2Pix plugs in here once the package can load its runs: add `--wav2pix RUN` in
-    # speech2face/cli/serve_commands.py, pass it to this function and append
-    # Predictor("Wav2Pix", predict), where `predict` cuts the waveform into the generator's
-    # 1 s windows, renders one face per window (or from the mean embedding) and returns
-    # (face, None): its 128-D embedding is not a face feature, so it takes no part in the
-    # gallery search. The page gives every predictor its own picture.
+    if wav2pix is not None:  # the page gives every predictor its own picture
+        predictors.append(wav2pix_predictor(Wav2Pix.load(wav2pix)))
     return predictors
 
 
@@ -458,19 +474,21 @@ def serve(
     host: str = HOST,
     port: int = PORT,
     split: str | None = None,
+    wav2pix: str | os.PathLike | None = None,
 ) -> None:
     """Load everything, then serve the page until interrupted (`speech2face serve`).
 
     Args:
         bundle: Speech2Face bundle folder. data: optional dataset folder for the gallery.
         host, port: where to listen. split: the gallery's split (default: every identity).
+        wav2pix: optional Wav2Pix run folder, shown as a second face.
     Raises:
         UserError: bad bundle or dataset, features of different sizes, Gradio missing.
     """
     from speech2face.dataset.reader import Dataset
     from speech2face.dataset.shards import MANIFEST
 
-    predictors = load_predictors(bundle)
+    predictors = load_predictors(bundle, wav2pix)
     gallery = None
     if data is not None:
         dataset = Dataset(data)

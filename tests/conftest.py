@@ -58,3 +58,31 @@ def decoder_run(prepared, tmp_path_factory):
         main(["train-decoder", "--data", str(prepared.root), "-o", str(out), "--epochs", "1"]) == 0
     )
     return out
+
+
+WAV2PIX_CLIPS = (  # five identities: GRID (3 s), MEAD, VoxCeleb2, a silent video + sidecar wav
+    "av/grid_spk_bbaf2n/bbaf2n.mpg",
+    "av/grid_spk_lbbc2a/lbbc2a.mpg",
+    "av/mead_M030/M030_sad_3_001.mp4",
+    "av/vox2_a00015/00015.mp4",
+    "av/edtalk_mouth_source/mouth_source.mp4",
+)
+
+
+@pytest.fixture(scope="session")
+def wav2pix_pairs(data_dir, tmp_path_factory):
+    """A Wav2Pix pair dataset (seen-identity split, 64 px) of five real sample clips."""
+    from speech2face.dataset.pair_reader import PairDataset
+    from speech2face.dataset.pairs import PairConfig, build_pairs
+    from speech2face.dataset.sources import folder
+    from speech2face.dataset.splits import apply_split_mode
+
+    clips = [
+        c
+        for c in folder.manifest_clips(data_dir / "manifest.csv")
+        if str(Path(c.media).relative_to(data_dir)) in WAV2PIX_CLIPS
+    ]
+    out = tmp_path_factory.mktemp("wav2pix_pairs")
+    clips = apply_split_mode(clips, "seen", 0.3, window=1.0)
+    build_pairs(clips, out, PairConfig(image_size=64), workers=2)
+    return PairDataset(out)

@@ -18,7 +18,8 @@ def test_import_is_light():
         "import sys, speech2face\n"
         "names = [speech2face.prepare, speech2face.train_decoder, speech2face.pretrain,\n"
         "         speech2face.train,\n"
-        "         speech2face.evaluate, speech2face.load_model, speech2face.Speech2Face]\n"
+        "         speech2face.evaluate, speech2face.load_model, speech2face.Speech2Face,\n"
+        "         speech2face.wav2pix_train, speech2face.Wav2Pix]\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -35,6 +36,11 @@ def test_public_names():
         "evaluate",
         "load_model",
         "Speech2Face",
+        "wav2pix_prepare",
+        "wav2pix_train",
+        "wav2pix_evaluate",
+        "load_wav2pix",
+        "Wav2Pix",
     }
     assert {"prepare", "train", "Speech2Face"} <= set(dir(speech2face))
     with pytest.raises(AttributeError, match="no attribute 'predict'"):
@@ -49,6 +55,8 @@ def test_public_names():
         (lambda: speech2face.train_decoder("no/such", "out", epoch=3), "epoch"),
         (lambda: speech2face.train("no/such", "dec", "out", lr=0.1), "lr"),
         (lambda: speech2face.pretrain("no/such", "out", epochs=3), "epochs"),
+        (lambda: speech2face.wav2pix_prepare("no/such", "out", frames=2), "frames"),
+        (lambda: speech2face.wav2pix_train("no/such", "out", lr=0.1), "lr"),
     ],
 )
 def test_unknown_option_is_a_type_error(call, bad):

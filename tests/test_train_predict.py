@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
 
 from speech2face.cli import main
+from tests.kill import kill_after_checkpoint
 
 pytestmark = pytest.mark.slow  # stages end to end on the real clips
 
@@ -37,19 +33,9 @@ def test_train_kill_resume_exact(prepared, decoder_run, tmp_path):
     ]
     assert main([*args, "-o", str(tmp_path / "whole")]) == 0
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "speech2face", *args, "-o", str(out)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    killed_at = kill_after_checkpoint(
+        [*args, "-o", str(out)], out / "checkpoint" / "checkpoint.json"
     )
-    state = out / "checkpoint" / "checkpoint.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and not state.is_file():
-        time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    killed_at = json.loads(state.read_text())["step"]
     assert 2 <= killed_at < 6 and not (out / "bundle.json").exists()
     assert main([*args, "-o", str(out)]) == 0
     for a, b in zip(_weights(tmp_path / "whole"), _weights(out), strict=True):

@@ -11,7 +11,13 @@ import logging
 import sys
 
 from speech2face import __version__
-from speech2face.cli import data_commands, result_commands, serve_commands, training_commands
+from speech2face.cli import (
+    data_commands,
+    result_commands,
+    serve_commands,
+    training_commands,
+    wav2pix_commands,
+)
 from speech2face.cli.data_commands import add_prepare_arguments
 from speech2face.cli.training_commands import add_train_arguments
 
@@ -27,7 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"speech2face {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (data_commands, training_commands, result_commands, serve_commands):
+    modules = (data_commands, training_commands, result_commands, serve_commands, wav2pix_commands)
+    for module in modules:
         module.register(sub)
     return parser
 

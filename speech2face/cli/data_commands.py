@@ -44,17 +44,17 @@ def _cmd_convert(args) -> int:
     return 0
 
 
-def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `prepare` (shared with preprocess/data_download.py): the fields of
-    SourceConfig, PrepareConfig and SegmentConfig."""
-    p.add_argument("-o", "--output", required=True, help="dataset folder to write (or resume)")
-    source, build, segment = SourceConfig, PrepareConfig, SegmentConfig
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of how PATH is read and split (the fields of SourceConfig; shared with
+    `wav2pix prepare`)."""
+    source = SourceConfig
     config_option(
         p,
         "--source",
         source,
         "source_type",
-        "how to read PATH (default: folder, or manifest for a .csv)",
+        "how to read PATH (default: folder, or manifest for a .csv); youtube: a CSV of "
+        "Channel-URL, Name, Gender",
         choices=SOURCE_TYPES,
     )
     config_option(p, "--split", source, "split", "keep only these splits, e.g. 'train,test'")
@@ -85,6 +85,44 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         "when the clip is long enough)",
         type=float,
     )
+    config_option(
+        p,
+        ["--from_id", "--from-id"],
+        source,
+        "from_id",
+        "AVSpeech: first CSV row (0-based)",
+        type=int,
+    )
+    config_option(
+        p, ["--to_id", "--to-id"], source, "to_id", "AVSpeech: row after the last one", type=int
+    )
+    config_option(
+        p,
+        "--download-dir",
+        source,
+        "download_dir",
+        "AVSpeech, YouTube: where videos are downloaded (default OUTPUT/downloads)",
+    )
+    config_option(p, "--url-template", source, "url_template", "AVSpeech: URL of a video id")
+    config_option(
+        p, "--max-videos", source, "max_videos", "YouTube channels: videos per channel", type=int
+    )
+    config_option(
+        p,
+        "--max-seconds",
+        source,
+        "max_seconds",
+        "YouTube channels: keep only the first seconds of each video",
+        type=float,
+    )
+
+
+def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `prepare` (shared with preprocess/data_download.py): the fields of
+    SourceConfig, PrepareConfig and SegmentConfig."""
+    p.add_argument("-o", "--output", required=True, help="dataset folder to write (or resume)")
+    add_source_arguments(p)
+    build, segment = PrepareConfig, SegmentConfig
     config_option(
         p,
         "--face-encoder",
@@ -170,25 +208,6 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         choices=AUDIO_CODECS,
     )
     config_option(p, "--clips-per-shard", build, "clips_per_shard", "clips per shard", type=int)
-    config_option(
-        p,
-        ["--from_id", "--from-id"],
-        source,
-        "from_id",
-        "AVSpeech: first CSV row (0-based)",
-        type=int,
-    )
-    config_option(
-        p, ["--to_id", "--to-id"], source, "to_id", "AVSpeech: row after the last one", type=int
-    )
-    config_option(
-        p,
-        "--download-dir",
-        source,
-        "download_dir",
-        "AVSpeech: where segments are downloaded (default OUTPUT/downloads)",
-    )
-    config_option(p, "--url-template", source, "url_template", "AVSpeech: URL of a video id")
 
 
 def register(sub) -> None:

@@ -31,6 +31,13 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_demo(args) -> int:
+    if args.system == "wav2pix":
+        from speech2face.wav2pix_demo import Wav2PixDemoConfig, run_wav2pix_demo
+
+        config = Wav2PixDemoConfig.quick() if args.quick else Wav2PixDemoConfig()
+        config.workers = args.workers
+        run_wav2pix_demo(args.output, args.data, config)
+        return 0
     from speech2face.demo import run_demo
 
     config = DemoConfig.quick() if args.quick else DemoConfig()
@@ -93,5 +100,12 @@ def register(sub) -> None:
         type=int,
         default=DemoConfig.workers,
         help="prepare worker processes (default: %(default)s)",
+    )
+    p.add_argument(
+        "--system",
+        choices=["speech2face", "wav2pix"],
+        default="speech2face",
+        help="wav2pix: the Wav2Pix GAN on the seen-identity split, into OUTPUT/wav2pix "
+        "(default: %(default)s)",
     )
     p.set_defaults(func=_cmd_demo)

@@ -8,7 +8,7 @@ from speech2face.serve import HOST, PORT  # light: numpy only; Gradio loads in s
 def _cmd_serve(args) -> int:
     from speech2face.serve import serve
 
-    serve(args.model, args.data, args.host, args.port, args.split)
+    serve(args.model, args.data, args.host, args.port, args.split, args.wav2pix)
     return 0
 
 
@@ -25,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True, help="bundle folder from `speech2face train`")
     p.add_argument("--data", help="dataset folder whose identities form the gallery")
     p.add_argument("--split", help="gallery split of --data (default: every identity)")
+    p.add_argument("--wav2pix", help="a Wav2Pix run folder (`wav2pix train`): a second face")
     p.add_argument("--host", default=HOST, help="address to listen on (default: %(default)s)")
     p.add_argument("--port", type=int, default=PORT, help="port (default: %(default)s)")
     p.set_defaults(func=_cmd_serve)

@@ -1,9 +1,12 @@
 """Dataset building and reading, in the order of the data flow (no TensorFlow here).
 
-- ``sources/``: a folder, a manifest CSV, VoxCeleb or AVSpeech -> clips;
+- ``sources/``: a folder, a manifest CSV, VoxCeleb, AVSpeech or YouTube channels -> clips;
+- ``splits``: the clip list under a protocol (unseen identities; seen identities, unseen speech);
 - ``face_sources``: photos and silent face videos -> faces (for the face decoder);
 - ``segments``: one clip -> 6 s segments with their face targets;
 - ``shards``: segments <-> HDF5 shard files; the dataset's file names; int16 audio;
 - ``build``: clips -> shards + ``dataset.json`` (`speech2face prepare`), resumable;
-- ``reader``: ``dataset.json`` + shards -> segments and seeded batches.
+- ``reader``: ``dataset.json`` + shards -> segments and seeded batches;
+- ``pairs``: clips -> Wav2Pix pairs (1 s of speech, a face) in shards + ``pairs.json``;
+- ``pair_reader``: ``pairs.json`` + shards -> faces, pairs and step-addressed batches.
 """

@@ -10,7 +10,8 @@
 
 A clip long enough for a 6 s window on each side is cut on a whole window, so no window is
 lost at the cut; a shorter one is cut at exactly ``1 - fraction`` of its length and each part
-is loop-padded to 6 s later (the paper's rule for short audio).
+is loop-padded to 6 s later (the paper's rule for short audio). Wav2Pix cuts with 1 s
+windows (``window=1``): a 2.98 s clip keeps 1 s for training and 1.98 s held out.
 """
 
 from __future__ import annotations
@@ -53,7 +54,10 @@ def cut_point(duration: float, fraction: float, window: float = audio.CLIP_SECON
 
 
 def holdout_speech(
-    clips: list[Clip], fraction: float = HOLDOUT_FRACTION, splits=(TRAIN,)
+    clips: list[Clip],
+    fraction: float = HOLDOUT_FRACTION,
+    splits=(TRAIN,),
+    window: float = audio.CLIP_SECONDS,
 ) -> list[Clip]:
     """Cut every clip of the given splits into a train part and a held-out part by time.
 
@@ -61,6 +65,8 @@ def holdout_speech(
         clips: from a source. fraction: share of each clip's speech held out, in (0, 1).
         splits: which clips to cut (``("train",)`` keeps test identities unseen; pass
             ``("train", "test")`` to put every identity on both sides).
+        window: the window a cut keeps whole on both sides when it can (seconds; 6 s
+            Speech2Face segments, 1 s Wav2Pix windows).
     Returns:
         The clips, each cut clip replaced by two (split ``train`` and ``test_seen``) with
         ``start``/``end`` set; uncut clips unchanged. A clip whose duration cannot be read
@@ -82,14 +88,20 @@ def holdout_speech(
             log.warning("cannot cut %s: %s", clip.key, exc)
             out.append(clip)
             continue
-        cut = start + cut_point(end - start, fraction)
+        cut = start + cut_point(end - start, fraction, window)
         out.append(dataclasses.replace(clip, start=start, end=cut, split=TRAIN))
         out.append(dataclasses.replace(clip, start=cut, end=end, split=TEST_SEEN))
     return out
 
 
-def apply_split_mode(clips: list[Clip], mode: str, fraction: float = HOLDOUT_FRACTION):
-    """The clips under a split mode (:data:`SPLIT_MODES`, module doc).
+def apply_split_mode(
+    clips: list[Clip],
+    mode: str,
+    fraction: float = HOLDOUT_FRACTION,
+    window: float = audio.CLIP_SECONDS,
+):
+    """The clips under a split mode (:data:`SPLIT_MODES`, module doc); ``window`` as in
+    :func:`holdout_speech`.
 
     Raises:
         ValueError: unknown mode.
@@ -97,7 +109,7 @@ def apply_split_mode(clips: list[Clip], mode: str, fraction: float = HOLDOUT_FRA
     if mode == "identity":
         return clips
     if mode == "seen":
-        return holdout_speech(clips, fraction, splits=(TRAIN, TEST))
+        return holdout_speech(clips, fraction, (TRAIN, TEST), window)
     if mode == "both":
-        return holdout_speech(clips, fraction, splits=(TRAIN,))
+        return holdout_speech(clips, fraction, (TRAIN,), window)
     raise ValueError(f"unknown split mode {mode!r}: use one of {', '.join(SPLIT_MODES)}")

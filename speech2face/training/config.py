@@ -110,3 +110,30 @@ class PretrainConfig:
     augment: bool = True
     checkpoint_every: int = 100
     seed: int = 0
+
+
+@dataclass
+class Wav2PixConfig:
+    """Options of `speech2face wav2pix train` (defaults: the authors' losses and optimiser;
+    the ``small`` preset at 64 px for a CPU)."""
+
+    preset: str = "small"
+    image_size: int = 64
+    batch_size: int | None = None  # None: the preset's (paper 64, small 16)
+    epochs: float = 20.0  # passes over the training pairs (ignored when steps is set)
+    steps: int | None = None
+    checkpoint_every: int = 100
+    lr_d: float = 4e-4
+    lr_g: float = 1e-4
+    lr_encoder: float | None = None  # speech encoder and classifier; None: lr_g (the paper)
+    embedding_gain: float = 1.0  # the generator's input gain (1: the paper; see Generator)
+    balanced: bool = False  # draw identities uniformly (the paper: shuffled pairs)
+    beta_1: float = 0.5
+    beta_2: float = 0.999
+    real_label: float = 0.9
+    feature_weight: float = 100.0
+    l1_weight: float = 50.0
+    speaker_weight: float = 20.0
+    num_gpu: int = 0
+    seed: int = 0
+    progress: bool = True

@@ -6,6 +6,8 @@ JAX backend -> ``keras.distribution.DataParallel``. Several hosts (JAX only):
 starts ``jax.distributed``), then :func:`distribution_scope` with ``hosts=True`` spreads the
 model over every device of every host; each host feeds its own share of the global batch
 (:class:`speech2face.dataset.reader.SegmentBatches` with ``process_index``/``process_count``).
+Where no GPU is visible, logical CPU devices stand in (tests make two: TensorFlow's logical
+device configuration, JAX's ``--xla_force_host_platform_device_count``).
 """
 
 from __future__ import annotations
@@ -69,16 +71,20 @@ def distribution_scope(num_gpu: int, hosts: bool = False):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        gpus = tf.config.list_logical_devices("GPU")
+        gpus = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
         if len(gpus) < num_gpu:
-            raise UserError(f"--num_gpu {num_gpu}: TensorFlow sees {len(gpus)} GPU(s)")
+            raise UserError(f"--num_gpu {num_gpu}: TensorFlow sees {len(gpus)} device(s)")
         return tf.distribute.MirroredStrategy([g.name for g in gpus[:num_gpu]]).scope()
     if backend == "jax":
-        devices = keras.distribution.list_devices("gpu")
+        try:
+            devices = keras.distribution.list_devices("gpu")
+        except RuntimeError:  # no GPU platform at all
+            devices = []
+        devices = devices or keras.distribution.list_devices("cpu")
         if len(devices) < num_gpu:
-            raise UserError(f"--num_gpu {num_gpu}: JAX sees {len(devices)} GPU(s)")
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(devices=devices[:num_gpu])
-        )
+            raise UserError(f"--num_gpu {num_gpu}: JAX sees {len(devices)} device(s)")
+        # devices= by keyword: the first positional argument is a DeviceMesh
+        distribution = keras.distribution.DataParallel(devices=devices[:num_gpu])
+        keras.distribution.set_distribution(distribution)
         return contextlib.nullcontext()
     raise UserError(f"--num_gpu is supported on the tensorflow and jax backends, not {backend}")

@@ -1,4 +1,5 @@
-"""Sources of clips: a folder in the identity layout or a manifest CSV, VoxCeleb, AVSpeech.
+"""Sources of clips: a folder in the identity layout or a manifest CSV, VoxCeleb, AVSpeech,
+and a CSV of YouTube channels (the Wav2Pix authors' input).
 
 Every source yields :class:`Clip` records (:func:`read_clips` picks the reader for a path);
 :mod:`speech2face.dataset.build` turns clips into segments. This package never imports
@@ -12,12 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from speech2face.audio import CLIP_SECONDS
 from speech2face.dataset.splits import HOLDOUT_FRACTION
 from speech2face.errors import UserError
 
 MEDIA_SUFFIXES = (".mp4", ".mpg", ".mpeg", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 TEST_FRACTION = 0.2  # share of identities put in the test split when a source has no split
-SOURCE_TYPES = ("folder", "manifest", "voxceleb", "avspeech")
+SOURCE_TYPES = ("folder", "manifest", "voxceleb", "avspeech", "youtube")
 YOUTUBE_URL = "https://www.youtube.com/watch?v={youtube_id}"  # AVSpeech rows name YouTube ids
 
 
@@ -65,10 +67,13 @@ class SourceConfig:
     test_fraction: float = TEST_FRACTION
     split_mode: str = "identity"  # identity | seen | both (speech2face.dataset.splits)
     holdout_fraction: float = HOLDOUT_FRACTION  # seen/both: share of each clip's speech held out
+    holdout_window: float = CLIP_SECONDS  # seen/both: a cut keeps this window whole (Wav2Pix: 1)
     from_id: int = 0  # AVSpeech: first CSV row (0-based)
     to_id: int | None = None  # AVSpeech: the row after the last one
-    download_dir: str | None = None  # AVSpeech: where segments go (default OUTPUT/downloads)
+    download_dir: str | None = None  # AVSpeech, YouTube: downloads (default OUTPUT/downloads)
     url_template: str = YOUTUBE_URL  # AVSpeech: URL of a video id
+    max_videos: int = 15  # YouTube channels: videos per channel (the Wav2Pix authors: 15)
+    max_seconds: float | None = None  # YouTube channels: keep only each video's first seconds
 
 
 def read_clips(
@@ -77,9 +82,9 @@ def read_clips(
     """The clips of a source, read the way ``config.source_type`` says.
 
     Args:
-        path: a folder ``ROOT/<identity>/<clip>``, a manifest CSV, a VoxCeleb root or an
-            AVSpeech CSV.
-        output: the dataset folder being built (AVSpeech downloads go to
+        path: a folder ``ROOT/<identity>/<clip>``, a manifest CSV, a VoxCeleb root, an
+            AVSpeech CSV or a CSV of YouTube channels (``Channel-URL, Name, Gender``).
+        output: the dataset folder being built (AVSpeech and YouTube downloads go to
             ``output/downloads`` unless ``config.download_dir`` is set).
     Returns:
         (clips, [(item, reason)] for what the source itself could not give: malformed
@@ -89,7 +94,7 @@ def read_clips(
         UserError: unknown source type, an unreadable source, or no clip left after the
             split filter.
     """
-    from speech2face.dataset.sources import avspeech, folder, voxceleb
+    from speech2face.dataset.sources import avspeech, folder, voxceleb, youtube_channels
     from speech2face.dataset.splits import apply_split_mode
 
     config = config or SourceConfig()
@@ -101,6 +106,11 @@ def read_clips(
         clips, failures = avspeech.avspeech_clips(
             path, download, config.from_id, config.to_id, config.url_template, config.test_fraction
         )
+    elif kind == "youtube":
+        download = Path(config.download_dir or Path(output) / "downloads")
+        clips, failures = youtube_channels.channel_clips(
+            path, download, config.max_videos, config.max_seconds, config.test_fraction
+        )
     elif kind == "voxceleb":
         clips = voxceleb.voxceleb_clips(path, config.test_fraction)
     elif kind == "manifest":
@@ -109,7 +119,9 @@ def read_clips(
         clips = folder.folder_clips(path, config.test_fraction)
     else:
         raise UserError(f"unknown source type {kind!r}: use one of {', '.join(SOURCE_TYPES)}")
-    clips = apply_split_mode(clips, config.split_mode, config.holdout_fraction)
+    clips = apply_split_mode(
+        clips, config.split_mode, config.holdout_fraction, config.holdout_window
+    )
     if config.split:
         keep = set(config.split.split(","))
         clips = [c for c in clips if c.split in keep]

@@ -1,0 +1,327 @@
+"""Wav2Pix's evaluation (Duarte et al., ICASSP 2019, §4), each figure beside its real-image
+row and chance.
+
+- landmark-detection ratio: the share of faces in which dlib's HOG detector finds a face
+  (and the 68-point predictor its landmarks), on faces generated from seen (training) and
+  unseen (held-out) speech, and on real faces;
+- identity accuracy: a classifier fitted on the dlib descriptors of the real training faces
+  (the paper fine-tuned VGG-Face, whose weights are not available offline) applied to the
+  generated faces; chance is 1 / number of identities;
+- FID (Fréchet distance between Gaussian fits of two feature sets) between generated and
+  real faces in the dlib-descriptor space (128-D, offline), and with Inception-v3 pool
+  features (2048-D, the usual FID) only when the user supplies the Keras weights file.
+
+Descriptors of generated and real faces are computed the same way: the image is upscaled
+to 224 px and dlib's 68 landmarks are fitted in the box where the face detector put the
+face when the crop was cut (centred, 1 / crop_scale of the side), so every face gets a
+descriptor, detected or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+
+from speech2face.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SIDE = 224  # px: faces are upscaled to this before dlib (HOG needs faces of ~80 px)
+
+
+def _upscale(images: np.ndarray, side: int = SIDE) -> np.ndarray:
+    """(N, S, S, 3) uint8 -> (N, side, side, 3) uint8 (bicubic)."""
+    from speech2face.evaluation.decoder_quality import rendered_to_crops
+
+    return rendered_to_crops(np.asarray(images, np.float32) / 255.0, side)
+
+
+def landmark_detection_ratio(images: np.ndarray) -> float:
+    """Share of (N, S, S, 3) uint8 faces in which dlib finds a face and its 68 landmarks
+    (upscaled to 224 px first; :func:`speech2face.evaluation.evaluate.landmark_detection_ratio`).
+    """
+    from speech2face.evaluation.evaluate import landmark_detection_ratio as ratio
+
+    return ratio(np.asarray(images, np.float32) / 255.0) if len(images) else 0.0
+
+
+def crop_descriptors(images: np.ndarray, crop_scale: float) -> np.ndarray:
+    """dlib 128-D descriptors of unaligned square face crops.
+
+    Args:
+        images: (N, S, S, 3) uint8 RGB crops cut by :func:`speech2face.dataset.pairs.square_crop`.
+        crop_scale: the crop side over the detection box side used to cut them.
+    Returns:
+        (N, 128) float32.
+    """
+    import dlib
+
+    from speech2face.faces import dlib_files
+
+    half = SIDE / (2 * crop_scale)
+    box = dlib.rectangle(
+        *(
+            int(round(v))
+            for v in (SIDE / 2 - half, SIDE / 2 - half, SIDE / 2 + half, SIDE / 2 + half)
+        )
+    )
+    out = np.zeros((len(images), 128), np.float32)
+    for i, image in enumerate(_upscale(images)):
+        shape = dlib_files.shape_predictor()(image, box)
+        out[i] = np.asarray(dlib_files.resnet_descriptor().compute_face_descriptor(image, shape))
+    return out
+
+
+def identity_classifier(descriptors: np.ndarray, identities: np.ndarray):
+    """A linear classifier (logistic regression on L2-normalised descriptors) of identity.
+
+    Returns:
+        A fitted scikit-learn pipeline with ``predict``.
+    Raises:
+        UserError: fewer than two identities.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import Normalizer
+
+    if len(set(identities)) < 2:
+        raise UserError("the identity classifier needs faces of two or more identities")
+    clf = make_pipeline(Normalizer(), LogisticRegression(C=10.0, max_iter=2000))
+    return clf.fit(descriptors, identities)
+
+
+def accuracy(predicted: np.ndarray, truth: np.ndarray) -> dict:
+    """{"accuracy": share right, "balanced": mean over identities of their share right, "n"}."""
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    if not len(truth):
+        return {"accuracy": None, "balanced": None, "n": 0}
+    per = [np.mean(predicted[truth == t] == t) for t in sorted(set(truth))]
+    return {
+        "accuracy": float(np.mean(predicted == truth)),
+        "balanced": float(np.mean(per)),
+        "n": int(len(truth)),
+    }
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussian fits of two feature sets (the FID formula).
+
+    ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)).
+
+    Args:
+        a, b: (N, D) and (M, D) features, N, M >= 2.
+    Raises:
+        UserError: fewer than two features in a set.
+    """
+    from scipy import linalg
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 2 or len(b) < 2:
+        raise UserError(f"FID needs two or more features per set, got {len(a)} and {len(b)}")
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean, _ = linalg.sqrtm(s_a @ s_b, disp=False)
+    if not np.isfinite(covmean).all():  # singular product: regularise (as pytorch-fid)
+        eps = np.eye(len(s_a)) * 1e-6
+        covmean = linalg.sqrtm((s_a + eps) @ (s_b + eps))
+    covmean = np.real(covmean)
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean))
+
+
+class InceptionFeatures:
+    """Inception-v3 pool features (2048-D) for the usual FID, from a user-supplied weights file.
+
+    Args:
+        weights: a Keras weights file of InceptionV3 without its top, e.g.
+            ``inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5`` (keras-applications
+            release v0.5); it is not downloaded.
+    Raises:
+        UserError: the file is missing or does not fit the architecture.
+    """
+
+    def __init__(self, weights: str | os.PathLike):
+        import keras
+
+        if not os.path.isfile(weights):
+            raise UserError(f"{weights}: Inception-v3 weights file not found")
+        try:
+            self.model = keras.applications.InceptionV3(
+                include_top=False, weights=str(weights), pooling="avg", input_shape=(299, 299, 3)
+            )
+        except (ValueError, OSError) as exc:
+            raise UserError(f"{weights}: not Inception-v3 (no top) weights ({exc})") from None
+
+    def __call__(self, images: np.ndarray, batch: int = 16) -> np.ndarray:
+        """(N, S, S, 3) uint8 -> (N, 2048) float32."""
+        import keras
+
+        out = []
+        for i in range(0, len(images), batch):
+            x = _upscale(images[i : i + batch], 299).astype(np.float32)
+            x = keras.applications.inception_v3.preprocess_input(x)
+            out.append(np.asarray(self.model(x, training=False)))
+        return np.concatenate(out).astype(np.float32)
+
+
+def _subset(identities: np.ndarray, limit: int | None, seed: int = 0) -> np.ndarray:
+    """Sorted pair rows: a random subset of ``limit`` (all when None) plus the first pair of
+    every identity, so that each identity is in the pictures.
+
+    Args:
+        identities: (P,) identity of each pair.
+    """
+    n = len(identities)
+    if limit is None or n <= limit:
+        return np.arange(n)
+    picked = np.random.default_rng(seed).choice(n, limit, replace=False)
+    firsts = [np.flatnonzero(identities == name)[0] for name in sorted(set(identities))]
+    return np.union1d(picked, firsts)
+
+
+def evaluate_wav2pix(
+    data,
+    run,
+    out,
+    max_pairs: int | None = 400,
+    inception_weights: str | None = None,
+    split: str | None = None,
+    stochastic: bool = False,
+) -> dict:
+    """Every Wav2Pix metric of a run on its dataset; writes metrics.json, pictures, index.html.
+
+    Seen speech is the training split; unseen speech is ``split`` (default: "test_seen" for
+    the seen-identities protocol, else "test"). The identity classifier is fitted on the
+    real training faces; with an identity-disjoint test split (whose identities the
+    training faces do not cover) it is fitted on the real held-out faces instead, and the
+    report says so.
+
+    Args:
+        max_pairs: pairs per split to generate from (a random subset plus one pair of each
+            identity; None: all).
+        inception_weights: Inception-v3 (no top) Keras weights for the usual FID.
+        stochastic: generate with the generator's dropout on, as the authors did.
+    Returns:
+        The metrics dict (also in ``out/metrics.json``).
+    Raises:
+        UserError: no held-out split, or a run trained on other identities.
+    """
+    import json
+    from pathlib import Path
+
+    from speech2face.dataset.pair_reader import PairDataset, resize_faces
+    from speech2face.dataset.shards import decode_audio
+    from speech2face.evaluation import wav2pix_report
+    from speech2face.wav2pix import Wav2Pix
+
+    dataset = PairDataset(data)
+    model = Wav2Pix.load(run, stochastic=stochastic)
+    held = split or next((s for s in ("test_seen", "test") if s in dataset.splits()), None)
+    if held is None or held not in dataset.splits():
+        raise UserError(f"{data}: no held-out split ({held or 'test_seen/test'}) to evaluate")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    scale = float(dataset.manifest["config"]["crop_scale"])
+    size = model.image_size
+    sets = {"seen": dataset.load("train"), "unseen": dataset.load(held)}
+    unknown = sorted(set(sets["seen"]["identity"]) - set(model.identities))
+    if unknown:
+        raise UserError(f"{run} was not trained on {data}: identities {unknown[:3]} unknown")
+    real, gen, rows, emb = {}, {}, {}, {}
+    for name, d in sets.items():
+        real[name] = resize_faces(d["face"], size)
+        rows[name] = _subset(d["identity"][d["pair_face"]], max_pairs)
+        emb[name] = model.embed(decode_audio(d["audio"][rows[name]]))
+        gen[name] = model.generate(emb[name])
+    truth = {n: sets[n]["identity"][sets[n]["pair_face"][rows[n]]] for n in sets}
+    desc_real = {n: crop_descriptors(real[n], scale) for n in sets}
+    desc_gen = {n: crop_descriptors(gen[n], scale) for n in sets}
+    seen_ids = set(sets["seen"]["identity"])
+    disjoint = not set(sets["unseen"]["identity"]) <= seen_ids
+    fit_on = "unseen" if disjoint else "seen"
+    clf = identity_classifier(desc_real[fit_on], sets[fit_on]["identity"])
+    n_ids = len(set(sets[fit_on]["identity"]))
+    metrics = {
+        "split": held,
+        "protocol": dataset.manifest.get("protocol", ""),
+        "image_size": size,
+        "identities": n_ids,
+        "pairs": {n: int(len(rows[n])) for n in sets},
+        "real_faces": {n: int(len(real[n])) for n in sets},
+        "identity_classifier": f"logistic regression on dlib descriptors of real {fit_on} faces",
+        "generator_dropout_at_inference": bool(stochastic),
+        "landmark_detection_ratio": {
+            "generated_seen_speech": landmark_detection_ratio(gen["seen"]),
+            "generated_unseen_speech": landmark_detection_ratio(gen["unseen"]),
+            "real_faces_seen": landmark_detection_ratio(real["seen"]),
+            "real_faces_unseen": landmark_detection_ratio(real["unseen"]),
+        },
+        "identity_accuracy": {
+            "chance": 1.0 / n_ids,
+            "generated_seen_speech": accuracy(clf.predict(desc_gen["seen"]), truth["seen"]),
+            "generated_unseen_speech": accuracy(clf.predict(desc_gen["unseen"]), truth["unseen"]),
+            "real_faces_unseen": accuracy(
+                clf.predict(desc_real["unseen"]), sets["unseen"]["identity"]
+            ),
+        },
+        "speaker_classifier_accuracy": {},
+        "fid_dlib": {
+            "generated_unseen_vs_real_unseen": frechet_distance(
+                desc_gen["unseen"], desc_real["unseen"]
+            ),
+            "generated_seen_vs_real_seen": frechet_distance(desc_gen["seen"], desc_real["seen"]),
+            "real_seen_vs_real_unseen": frechet_distance(desc_real["seen"], desc_real["unseen"]),
+        },
+        "fid_inception": None,
+    }
+    if fit_on == "unseen":
+        metrics["identity_accuracy"]["real_faces_unseen"]["note"] = "the classifier's own faces"
+    for n in sets:
+        picked = np.array(model.identities, object)[model.speaker_probabilities(emb[n]).argmax(1)]
+        metrics["speaker_classifier_accuracy"][n + "_speech"] = accuracy(picked, truth[n])
+    if inception_weights:
+        net = InceptionFeatures(inception_weights)
+        f_real, f_gen = net(real["unseen"]), net(gen["unseen"])
+        metrics["fid_inception"] = {
+            "generated_unseen_vs_real_unseen": frechet_distance(f_gen, f_real),
+            "real_seen_vs_real_unseen": frechet_distance(net(real["seen"]), f_real),
+            "weights": str(inception_weights),
+        }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    wav2pix_report.write_report(out, metrics, sets, gen, rows)
+    return metrics
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    """A few lines: each figure beside chance and the real-face row."""
+    ia, ldr, fid = (
+        metrics["identity_accuracy"],
+        metrics["landmark_detection_ratio"],
+        metrics["fid_dlib"],
+    )
+
+    def acc(entry):
+        return f"{entry['accuracy']:.3f} (balanced {entry['balanced']:.3f}, n={entry['n']})"
+
+    lines = [
+        f"wav2pix on {metrics['split']} ({metrics['protocol'] or 'given split'}): "
+        f"{metrics['identities']} identities, {metrics['image_size']} px",
+        f"  identity accuracy, generated from seen speech:   {acc(ia['generated_seen_speech'])}",
+        f"  identity accuracy, generated from unseen speech: {acc(ia['generated_unseen_speech'])}",
+        f"  identity accuracy, real held-out faces:          {acc(ia['real_faces_unseen'])}",
+        f"  chance: {ia['chance']:.3f}",
+        f"  landmark-detection ratio: generated seen {ldr['generated_seen_speech']:.3f}, "
+        f"unseen {ldr['generated_unseen_speech']:.3f}; real {ldr['real_faces_unseen']:.3f}",
+        f"  FID (dlib descriptors): generated vs real held-out "
+        f"{fid['generated_unseen_vs_real_unseen']:.3f}; real train vs real held-out "
+        f"{fid['real_seen_vs_real_unseen']:.3f}",
+    ]
+    inc = metrics.get("fid_inception")
+    lines.append(
+        f"  FID (Inception-v3): {inc['generated_unseen_vs_real_unseen']:.1f}; real vs real "
+        f"{inc['real_seen_vs_real_unseen']:.1f}"
+        if inc
+        else "  FID (Inception-v3): not computed (no --inception-weights)"
+    )
+    return lines

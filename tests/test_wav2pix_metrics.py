@@ -1,0 +1,75 @@
+"""Wav2Pix metrics on real faces: landmark-detection ratio, identity accuracy from dlib
+descriptors, and the Fréchet distance (dlib descriptors; Inception-v3 from a weights file)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from speech2face.errors import UserError
+from speech2face.evaluation import wav2pix_metrics as m
+
+
+def test_frechet_distance_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(20000, 4))
+    assert m.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+    shifted = rng.normal(size=(20000, 4)) + np.array([3.0, 0, 0, 4.0])
+    assert m.frechet_distance(a, shifted) == pytest.approx(25.0, rel=0.02)
+    wide = 2.0 * rng.normal(size=(20000, 4))  # Tr(I + 4I - 2 * 2I) = 4
+    assert m.frechet_distance(a, wide) == pytest.approx(4.0, rel=0.05)
+    with pytest.raises(UserError, match="two or more"):
+        m.frechet_distance(a[:1], a)
+
+
+def test_accuracy_plain_and_balanced():
+    acc = m.accuracy(np.array(["a", "a", "a", "b"]), np.array(["a", "a", "a", "a"]))
+    assert acc == {"accuracy": 0.75, "balanced": 0.75, "n": 4}
+    acc = m.accuracy(np.array(["a", "a", "a", "a"]), np.array(["a", "a", "a", "b"]))
+    assert acc["accuracy"] == 0.75 and acc["balanced"] == 0.5
+
+
+@pytest.mark.slow
+def test_metrics_on_real_faces(wav2pix_pairs):
+    train = wav2pix_pairs.load("train", audio=False)
+    test = wav2pix_pairs.load("test_seen", audio=False)
+    ratio = m.landmark_detection_ratio(test["face"])
+    assert ratio >= 0.9  # real crops hold a detectable face
+    noise = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)
+    flat = np.full((4, 64, 64, 3), 128, np.uint8)
+    assert m.landmark_detection_ratio(np.concatenate([noise, flat])) == 0.0
+    d_train = m.crop_descriptors(train["face"], 1.4)
+    d_test = m.crop_descriptors(test["face"], 1.4)
+    assert d_train.shape == (len(train["face"]), 128) and np.isfinite(d_test).all()
+    clf = m.identity_classifier(d_train, train["identity"])
+    acc = m.accuracy(clf.predict(d_test), test["identity"])
+    chance = 1 / len(set(train["identity"]))
+    assert acc["accuracy"] >= 0.8 and acc["balanced"] >= 0.8 > 3 * chance
+    # held-out real faces lie closer to the real training faces than noise does
+    real_fid = m.frechet_distance(d_train, d_test)
+    noise_fid = m.frechet_distance(d_train, m.crop_descriptors(noise, 1.4))
+    assert real_fid < noise_fid / 2
+
+
+def test_inception_weights_missing(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        m.InceptionFeatures(tmp_path / "nope.h5")
+
+
+@pytest.mark.slow
+def test_inception_fid_from_a_weights_file(tmp_path):
+    import keras
+
+    net = keras.applications.InceptionV3(
+        include_top=False, weights=None, pooling="avg", input_shape=(299, 299, 3)
+    )
+    path = tmp_path / "inception_notop.weights.h5"
+    net.save_weights(path)
+    features = m.InceptionFeatures(path)
+    images = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3)).astype(np.uint8)
+    out = features(images)
+    assert out.shape == (3, 2048) and np.isfinite(out).all()
+    bad = tmp_path / "bad.weights.h5"
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(bad)
+    with pytest.raises(UserError, match="not Inception-v3"):
+        m.InceptionFeatures(bad)

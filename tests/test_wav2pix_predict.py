@@ -1,0 +1,127 @@
+"""Wav2Pix after training: `wav2pix predict` and the Python API on real recordings,
+`wav2pix evaluate` and its report, and the quick demo."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from speech2face.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def run(wav2pix_pairs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("wav2pix_run")
+    argv = [
+        "wav2pix",
+        "train",
+        "--data",
+        str(wav2pix_pairs.root),
+        "-o",
+        str(out),
+        "--steps",
+        "3",
+        "--batch-size",
+        "4",
+    ]
+    assert main(argv) == 0
+    return out
+
+
+def test_predict_cli_and_api(run, data_dir, tmp_path, capsys):
+    from PIL import Image
+
+    from speech2face import audio
+    from speech2face.wav2pix import Wav2Pix
+
+    speech = [
+        data_dir / "speech/libri_1088/1088-129236-0000.flac",  # 9.8 s: 9 windows
+        data_dir / "av/grid_spk_brbk7n/brbk7n.mpg",  # a 2.98 s video
+        tmp_path / "missing.wav",
+    ]
+    out = tmp_path / "faces"
+    argv = ["wav2pix", "predict", *map(str, speech), "-o", str(out), "--model", str(run)]
+    assert main([*argv, "--save-embeddings"]) == 1  # one failed, the others were written
+    assert "missing.wav: file not found" in capsys.readouterr().err
+    img = np.asarray(Image.open(out / "1088-129236-0000.png"))
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+    assert np.load(out / "brbk7n.npy").shape == (128,)
+    model = Wav2Pix.load(run)
+    image, emb = model.predict(str(speech[0]))
+    np.testing.assert_array_equal(image, img)  # the PNG is the API's picture
+    wave = audio.load_audio(speech[0])
+    np.testing.assert_allclose(model.predict(wave)[1], emb, atol=1e-5)
+    faces, embs = model.predict(wave, per_window=True)
+    assert faces.shape == (9, 64, 64, 3) and embs.shape == (9, 128)
+    np.testing.assert_allclose(embs.mean(0), emb, atol=1e-5)
+    argv = ["wav2pix", "predict", str(speech[1]), "-o", str(out), "--model", str(run)]
+    assert main([*argv, "--per-window"]) == 0
+    assert len(list(out.glob("brbk7n_*.png"))) == 2  # 2.98 s: two whole windows
+    short = model.predict(wave[:4000])[0]  # a quarter second: repeated to fill the window
+    assert short.shape == (64, 64, 3)
+    noisy = Wav2Pix.load(run, stochastic=True)
+    assert not np.array_equal(noisy.predict(wave)[0], noisy.predict(wave)[0])
+
+
+def test_serve_predictor(run, data_dir):
+    from speech2face import audio
+    from speech2face.serve import wav2pix_predictor
+    from speech2face.wav2pix import Wav2Pix
+
+    model = Wav2Pix.load(run)
+    wave = audio.load_audio(data_dir / "av/grid_spk_brbk7n/brbk7n.mpg")
+    seen = []
+    face, feature = wav2pix_predictor(model).predict(wave, lambda f, text: seen.append(text))
+    assert feature is None and "2 windows" in seen[0]
+    np.testing.assert_array_equal(face, model.predict(wave)[0])
+
+
+def test_evaluate_cli_and_report(run, wav2pix_pairs, tmp_path, capsys):
+    report = tmp_path / "report"
+    argv = [
+        "wav2pix",
+        "evaluate",
+        "--data",
+        str(wav2pix_pairs.root),
+        "--model",
+        str(run),
+        "-o",
+        str(report),
+        "--max-pairs",
+        "12",
+    ]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "identity accuracy" in printed and "chance: 0.200" in printed
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert metrics["split"] == "test_seen" and metrics["identities"] == 5
+    assert 12 <= metrics["pairs"]["seen"] <= 12 + 5  # and one pair of each identity
+    assert 12 <= metrics["pairs"]["unseen"] <= 12 + 5
+    assert metrics["landmark_detection_ratio"]["real_faces_unseen"] >= 0.9
+    assert metrics["identity_accuracy"]["real_faces_unseen"]["accuracy"] >= 0.8
+    assert metrics["fid_inception"] is None
+    assert (report / "faces.png").is_file() and "Identity accuracy" in (
+        report / "index.html"
+    ).read_text()
+
+
+def test_errors_name_the_folder(tmp_path, capsys):
+    assert main(["wav2pix", "predict", "x.wav", "-o", str(tmp_path), "--model", str(tmp_path)]) == 1
+    assert "not a finished Wav2Pix run" in capsys.readouterr().err
+    argv = ["wav2pix", "train", "--data", str(tmp_path), "-o", str(tmp_path / "r")]
+    assert main(argv) == 1
+    assert "not a Wav2Pix pair dataset" in capsys.readouterr().err
+
+
+def test_demo_quick(data_dir, tmp_path):
+    out = tmp_path / "demo"
+    argv = ["demo", "--system", "wav2pix", "--quick", "-o", str(out), "--data", str(data_dir)]
+    assert main(argv) == 0
+    result = json.loads((out / "wav2pix" / "demo.json").read_text())
+    assert result["summary"][0].startswith("wav2pix on test_seen")
+    assert (out / "wav2pix" / "report" / "index.html").is_file()
+    assert len(list((out / "wav2pix" / "predictions").glob("*.png"))) == 27

@@ -1,0 +1,94 @@
+"""Wav2Pix training: the GAN step on TensorFlow and on JAX (one device and two), exact resume
+after a kill, history, grids and the exported run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from speech2face.cli import main
+from tests.kill import kill_after_checkpoint
+
+CHECKS = Path(__file__).with_name("wav2pix_checks.py")
+
+
+def _run(env: dict, devices: int) -> None:
+    """Run the GAN-step check in a fresh interpreter with ``env`` on ``devices`` devices."""
+    out = subprocess.run(
+        [sys.executable, str(CHECKS), "gan_step", str(devices)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    backend = env.get("KERAS_BACKEND", "tensorflow")
+    assert f"wav2pix {backend} {devices} ok" in out.stdout, out.stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_gan_step_tensorflow():
+    from tests.wav2pix_checks import check_gan_step
+
+    logs = check_gan_step()
+    assert 0 < logs["d_loss"] < 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("devices", [1, 2])
+def test_gan_step_jax(devices):
+    pytest.importorskip("jax")
+    flags = "--xla_force_host_platform_device_count=2"
+    _run({"KERAS_BACKEND": "jax", "XLA_FLAGS": flags}, devices)
+
+
+@pytest.mark.slow
+def test_gan_step_tensorflow_two_replicas():
+    _run({"KERAS_BACKEND": "tensorflow"}, 2)
+
+
+def _weights(run):
+    from speech2face.models import load_parts
+
+    return [
+        w
+        for part in ("generator", "speech_encoder", "discriminator")
+        for w in load_parts(run, part).get_weights()
+    ]
+
+
+@pytest.mark.slow
+def test_kill_and_resume_exact(wav2pix_pairs, tmp_path):
+    args = [
+        "wav2pix",
+        "train",
+        "--data",
+        str(wav2pix_pairs.root),
+        "--steps",
+        "6",
+        "--checkpoint-every",
+        "2",
+        "--batch-size",
+        "4",
+    ]
+    assert main([*args, "-o", str(tmp_path / "whole")]) == 0
+    out = tmp_path / "killed"
+    killed_at = kill_after_checkpoint([*args, "-o", str(out)], out / "checkpoint" / "state.json")
+    assert 2 <= killed_at < 6 and not (out / "run.json").exists()
+    assert main([*args, "-o", str(out)]) == 0
+    for a, b in zip(_weights(tmp_path / "whole"), _weights(out), strict=True):
+        np.testing.assert_array_equal(a, b)  # weights, optimizers, BN, SN, dropout seeds, data
+    whole = tmp_path / "whole"
+    hist = (whole / "history.csv").read_text().splitlines()
+    assert len(hist) == 4 and hist[0].startswith("step,epoch,d_loss,g_loss")
+    assert (out / "history.csv").read_text().splitlines()[1:] != []
+    info = json.loads((whole / "run.json").read_text())
+    assert info["identities"] == wav2pix_pairs.identities("train") and info["image_size"] == 64
+    assert sorted(p.name for p in (whole / "grids").iterdir())  # a grid per epoch
+    assert (whole / "logs").is_dir()
