@@ -97,6 +97,45 @@ def check(
     _VERIFIED[key] = (stat.st_size, stat.st_mtime_ns, digest)
 
 
+HDF5_MARGIN = 64 << 10  # bytes: HDF5 metadata of a weights file, beyond its arrays
+HDF5_PER_ARRAY = 4096  # bytes of metadata per stored array
+
+
+def ensure_space(folder: str | os.PathLike, arrays: Iterable, what: str) -> None:
+    """Refuse to start an HDF5 write of ``arrays`` that the disk of ``folder`` cannot hold.
+
+    HDF5 (through h5py) that runs out of space while closing a file it writes can leave the
+    library in a state that crashes the process later (a segmentation fault at the next file
+    close or at exit). Checking the free space first turns the common case, a disk that is
+    already nearly full, into a clean ``OSError(ENOSPC)`` before any byte is written; a disk
+    filled by another process during the write stays HDF5's to handle.
+
+    Args:
+        folder: the folder the file goes to (must exist).
+        arrays: the variables or arrays to be written (anything with ``shape`` and
+            ``dtype``; Keras variables included).
+        what: the file, for the message.
+    Raises:
+        OSError: errno ENOSPC, naming ``what``, the bytes needed and the bytes free.
+    """
+    import errno
+
+    import numpy as np
+
+    arrays = list(arrays)
+    need = HDF5_MARGIN + sum(
+        HDF5_PER_ARRAY + int(np.prod(a.shape)) * np.dtype(str(a.dtype)).itemsize for a in arrays
+    )
+    stat = os.statvfs(folder)
+    free = stat.f_bavail * stat.f_frsize
+    if free < need:
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left on the disk of {folder} for {what}: about {need / 1e6:.2f} MB "
+            f"needed, {free / 1e6:.2f} MB free; free some space and run the command again",
+        )
+
+
 def inside(folder: str | os.PathLike, name: str) -> Path:
     """``folder / name`` for a relative name recorded in a stage's JSON.
 

@@ -47,6 +47,9 @@ def save_parts(model, folder: str | os.PathLike, stem: str) -> None:
     config = json.loads(model.to_json())
     config.pop("compile_config", None)  # the architecture only: losses stay with training
     (folder / f"{stem}.json").write_text(json.dumps(config))
+    from speech2face.integrity import ensure_space
+
+    ensure_space(folder, model.weights, f"{stem}.weights.h5")
     model.save_weights(folder / f"{stem}.weights.h5")
 
 

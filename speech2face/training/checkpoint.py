@@ -51,6 +51,8 @@ class Checkpoint(keras.callbacks.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         name = _weights_name(epoch + 1)
         tmp = self.folder / ("tmp." + name)
+        variables = self.model.weights + list(self.model.optimizer.variables)
+        integrity.ensure_space(self.folder, variables, tmp.name)
         try:
             self.model.save_weights(tmp, overwrite=True)
         except BaseException:

@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face import integrity
 from speech2face.errors import UserError
 from speech2face.training.config import Wav2PixConfig
 from speech2face.wav2pix import RUN_FILE
@@ -378,8 +379,11 @@ class GANTrainer:
 
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / ("tmp." + STATE_FILE)
+        arrays = list(self.arrays())
+        # HDF5 running out of space mid-write can crash the process later: refuse up front
+        integrity.ensure_space(folder, [a for group in arrays for a in group], tmp.name)
         with h5py.File(tmp, "w") as f:
-            for g, (group, values) in enumerate(zip(self.groups, self.arrays(), strict=True)):
+            for g, (group, values) in enumerate(zip(self.groups, arrays, strict=True)):
                 for i, (var, value) in enumerate(zip(group, values, strict=True)):
                     f.create_dataset(f"{g}/{i:05d}", data=value).attrs["path"] = var.path
             f.attrs["architecture"] = self.architecture()
