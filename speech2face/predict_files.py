@@ -196,6 +196,8 @@ def predict_files(model, voices, out: str | os.PathLike, save_features: bool = F
                 bar = tqdm(total=total, unit="window", desc=Path(voice).name, leave=False)
             if bar is not None:
                 bar.update(done - bar.n)
+                if done == total:
+                    bar.refresh()  # the last count is shown even when tqdm throttles redraws
 
         try:
             pred = model.prediction(voice, progress=progress)
