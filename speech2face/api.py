@@ -318,6 +318,7 @@ def wav2pix_evaluate(
     max_pairs: int | None = 400,
     inception_weights: str | os.PathLike | None = None,
     stochastic: bool = False,
+    speech2face_report: str | os.PathLike | None = None,
 ) -> dict:
     """Wav2Pix's metrics beside chance and real faces: identity accuracy of generated faces
     (seen and unseen speech), landmark-detection ratio, FID (dlib descriptors; Inception-v3
@@ -329,11 +330,16 @@ def wav2pix_evaluate(
         split: the held-out split (default "test_seen", else "test").
         max_pairs: pairs per split to generate from, plus one of each identity (None: all).
         stochastic: generator dropout on, as the authors' code.
+        speech2face_report: a report folder of :func:`evaluate`; its identity and segment
+            recall@1 and gender figures on the same protocol (``test_seen`` for
+            ``test_seen``, ``test`` for ``test``) and the shared identities go into the
+            block "speech2face", shown beside Wav2Pix's identity accuracy.
     Returns:
         The metrics (the content of ``output/metrics.json``);
         :func:`speech2face.evaluation.wav2pix_metrics.summary_lines` prints them.
     Raises:
-        UserError: no held-out split, or a run trained on other identities.
+        UserError: no held-out split, a run trained on other identities, or a
+            ``speech2face_report`` without a readable metrics.json holding that protocol.
     """
     from speech2face.evaluation.wav2pix_metrics import evaluate_wav2pix
 
@@ -345,6 +351,7 @@ def wav2pix_evaluate(
         inception_weights and str(inception_weights),
         split,
         stochastic,
+        speech2face_report,
     )
 
 

@@ -3,7 +3,9 @@
 prepare pairs (seen identities, unseen speech: the last 30 % of every clip held out) ->
 train (the ``small`` preset at 64 px) -> faces for the held-out speech of every identity ->
 evaluate (identity accuracy, landmark-detection ratio, FID, each beside chance and real
-faces) -> report. Everything goes under ``OUT/wav2pix`` and every stage resumes.
+faces) -> report. Everything goes under ``OUT/wav2pix`` and every stage resumes. When
+``speech2face demo`` ran into the same ``OUT``, its ``OUT/report`` stands beside Wav2Pix's
+figures in the report (same protocol, the identities both test on).
 
 The CPU recipe differs from the paper's in four named options, each measured in the
 README: the generator's input gain 100 (the paper's generator learns its contrast only
@@ -71,6 +73,29 @@ def held_out_faces(model, pairs_dir: Path, out: Path) -> list[Path]:
     return written
 
 
+def speech2face_report(out: Path, split: str = "test_seen") -> Path | None:
+    """``out/report`` when ``speech2face demo`` evaluated into ``out`` (its metrics.json is
+    there and holds the ``split`` protocol), so that Speech2Face stands beside Wav2Pix; else
+    None, said in one printed line (a report that does not fit does not stop the demo)."""
+    from speech2face.errors import UserError
+    from speech2face.evaluation.speech2face_beside import speech2face_block
+
+    report = out / "report"
+    if not (report / "metrics.json").is_file():
+        print(
+            f"      no Speech2Face report in {report}: run `speech2face demo -o {out}` first "
+            "to see Speech2Face beside it"
+        )
+        return None
+    try:
+        speech2face_block(report, split, [])
+    except UserError as exc:
+        print(f"      Speech2Face report not used: {exc}")
+        return None
+    print(f"      Speech2Face beside it: {report / 'metrics.json'}")
+    return report
+
+
 def run_wav2pix_demo(
     out: str | os.PathLike = OUTPUT,
     data: str | os.PathLike | None = None,
@@ -109,7 +134,11 @@ def run_wav2pix_demo(
     held_out_faces(model, out / "pairs", out / "predictions")
     print(f"[4/4] evaluate -> {out / 'report'}")
     metrics = api.wav2pix_evaluate(
-        out / "pairs", out / "run", out / "report", max_pairs=config.max_pairs
+        out / "pairs",
+        out / "run",
+        out / "report",
+        max_pairs=config.max_pairs,
+        speech2face_report=speech2face_report(out.parent),
     )
     seconds = time.time() - start
     lines = summary_lines(metrics)

@@ -73,3 +73,84 @@ def test_inception_fid_from_a_weights_file(tmp_path):
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(bad)
     with pytest.raises(UserError, match="not Inception-v3"):
         m.InceptionFeatures(bad)
+
+
+def speech2face_metrics(path, protocols=("test_seen",), names=("a", "b", "c")) -> dict:
+    """Write a small `speech2face evaluate` metrics.json (its documented keys) into ``path``."""
+    import json
+
+    def protocol(split):
+        return {
+            "split": split,
+            "protocol": f"protocol of {split}",
+            "segments": 12,
+            "identities": len(names),
+            "identity_names": list(names),
+            "retrieval": {
+                "identity": {
+                    "recall": {"cosine": {"1": 0.417, "5": 0.9}},
+                    "chance": {"1": 0.333, "5": 1.0},
+                },
+                "segment": {
+                    "recall": {"cosine": {"1": 0.25, "5": 0.5}},
+                    "chance": {"1": 0.0833, "5": 0.4167},
+                },
+            },
+            "gender": {
+                "n": 12,
+                "decoded_face_from_voice": 0.75,
+                "majority_baseline": 0.583,
+                "voice_pitch_baseline": 0.667,
+            },
+        }
+
+    metrics = {"face_encoder": "dlib", "protocols": {s: protocol(s) for s in protocols}}
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    return metrics
+
+
+def test_speech2face_block_reads_the_matching_protocol(tmp_path):
+    from speech2face.evaluation import speech2face_beside as sb
+
+    speech2face_metrics(tmp_path / "s2f", protocols=("test", "test_seen"))
+    block = sb.speech2face_block(tmp_path / "s2f", "test_seen", ["b", "c", "d"])
+    assert block["split"] == "test_seen" and block["protocol"] == "protocol of test_seen"
+    assert block["identity_recall1"] == {"cosine": 0.417, "chance": 0.333}
+    assert block["segment_recall1"] == {"cosine": 0.25, "chance": 0.0833}
+    assert block["gender"] == {
+        "decoded_face_from_voice": 0.75,
+        "majority_baseline": 0.583,
+        "voice_pitch_baseline": 0.667,
+        "n": 12,
+    }
+    assert block["identities"] == 3 and block["segments"] == 12
+    assert block["source"] == str((tmp_path / "s2f" / "metrics.json").resolve())
+    shared = block["shared_identities"]
+    assert shared["count"] == 2 and shared["same"] is False
+    assert "differ" in shared["note"] and "only in Speech2Face: a" in shared["note"]
+    same = sb.speech2face_block(tmp_path / "s2f" / "metrics.json", "test", ["c", "b", "a"])
+    assert same["shared_identities"] == {"count": 3, "same": True, "note": "the same 3 identities"}
+
+
+def test_speech2face_block_errors_name_the_file(tmp_path):
+    import json
+
+    from speech2face.evaluation import speech2face_beside as sb
+
+    speech2face_metrics(tmp_path / "unseen_only", protocols=("test",))
+    path = tmp_path / "unseen_only" / "metrics.json"
+    with pytest.raises(UserError, match="no 'test_seen' protocol") as err:
+        sb.speech2face_block(tmp_path / "unseen_only", "test_seen", ["a"])
+    assert str(path) in str(err.value) and "--split-mode seen` or `both`" in str(err.value)
+    with pytest.raises(UserError, match="no Speech2Face metrics.json here"):
+        sb.speech2face_block(tmp_path / "missing", "test_seen", ["a"])
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "metrics.json").write_text("{not json")
+    with pytest.raises(UserError, match="unreadable"):
+        sb.speech2face_block(tmp_path / "bad", "test_seen", ["a"])
+    old = speech2face_metrics(tmp_path / "old")  # written before identity names were listed
+    del old["protocols"]["test_seen"]["identity_names"]
+    (tmp_path / "old" / "metrics.json").write_text(json.dumps(old))
+    shared = sb.speech2face_block(tmp_path / "old", "test_seen", ["a"])["shared_identities"]
+    assert shared["count"] is None and "lists no identity names" in shared["note"]

@@ -109,6 +109,38 @@ def test_evaluate_cli_and_report(run, wav2pix_pairs, tmp_path, capsys):
     ).read_text()
 
 
+def test_evaluate_beside_speech2face(run, wav2pix_pairs, tmp_path, capsys):
+    from tests.test_wav2pix_metrics import speech2face_metrics
+
+    names = ["grid_spk_bbaf2n", "mead_M030", "libri_1088"]  # two of the pairs' five + another
+    s2f = speech2face_metrics(tmp_path / "s2f", ("test", "test_seen"), names)["protocols"]
+    report = tmp_path / "report"
+    argv = ["wav2pix", "evaluate", "--data", str(wav2pix_pairs.root), "--model", str(run)]
+    argv += ["-o", str(report), "--max-pairs", "4", "--speech2face-report", str(tmp_path / "s2f")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Speech2Face on the same protocol (test_seen: protocol of test_seen)" in printed
+    metrics = json.loads((report / "metrics.json").read_text())
+    block = metrics["speech2face"]
+    given = s2f["test_seen"]["retrieval"]
+    assert block["identity_recall1"]["cosine"] == given["identity"]["recall"]["cosine"]["1"]
+    assert block["segment_recall1"]["chance"] == given["segment"]["chance"]["1"]
+    assert block["gender"]["voice_pitch_baseline"] == 0.667 and block["identities"] == 3
+    assert block["shared_identities"]["count"] == 2 and not block["shared_identities"]["same"]
+    assert block["source"] == str((tmp_path / "s2f" / "metrics.json").resolve())
+    page = (report / "index.html").read_text()
+    assert "<h2>Speech2Face on the same protocol</h2>" in page
+    assert "<td>0.417</td><td>chance 0.333</td>" in page  # identity recall@1 beside chance
+    assert "majority 0.583, voice pitch 0.667" in page and "Wav2Pix: identity accuracy" in page
+
+    speech2face_metrics(tmp_path / "unseen_only", ("test",), names)
+    argv[-1] = str(tmp_path / "unseen_only")
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert str(tmp_path / "unseen_only" / "metrics.json") in err
+    assert "no 'test_seen' protocol" in err and "run `speech2face evaluate`" in err
+
+
 def test_errors_name_the_folder(tmp_path, capsys):
     assert main(["wav2pix", "predict", "x.wav", "-o", str(tmp_path), "--model", str(tmp_path)]) == 1
     assert "not a finished Wav2Pix run" in capsys.readouterr().err
@@ -117,10 +149,11 @@ def test_errors_name_the_folder(tmp_path, capsys):
     assert "not a Wav2Pix pair dataset" in capsys.readouterr().err
 
 
-def test_demo_quick(data_dir, tmp_path):
+def test_demo_quick(data_dir, tmp_path, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--system", "wav2pix", "--quick", "-o", str(out), "--data", str(data_dir)]
     assert main(argv) == 0
+    assert f"run `speech2face demo -o {out}` first" in capsys.readouterr().out
     result = json.loads((out / "wav2pix" / "demo.json").read_text())
     assert result["summary"][0].startswith("wav2pix on test_seen")
     assert (out / "wav2pix" / "report" / "index.html").is_file()

@@ -163,6 +163,7 @@ def evaluate_split(model, dataset: Dataset, split: str, judge: GenderJudge | Non
         "protocol": PROTOCOLS.get(split, split),
         "segments": int(len(pred)),
         "identities": int(len(set(seg["identity"]))),
+        "identity_names": sorted({str(name) for name in seg["identity"]}),  # the manifest's
         "face_encoder": dataset.face_encoder,
         "retrieval": retrieval.retrieval(pred, seg["feature"], seg["identity"]),
         "similarity": retrieval.similarity(pred, seg["feature"]),

@@ -188,6 +188,7 @@ def evaluate_wav2pix(
     inception_weights: str | None = None,
     split: str | None = None,
     stochastic: bool = False,
+    speech2face_report: str | os.PathLike | None = None,
 ) -> dict:
     """Every Wav2Pix metric of a run on its dataset; writes metrics.json, pictures, index.html.
 
@@ -202,17 +203,21 @@ def evaluate_wav2pix(
             identity; None: all).
         inception_weights: Inception-v3 (no top) Keras weights for the usual FID.
         stochastic: generate with the generator's dropout on, as the authors did.
+        speech2face_report: a ``speech2face evaluate`` report folder; its figures on the
+            matching protocol go into the block "speech2face"
+            (:func:`speech2face.evaluation.speech2face_beside.speech2face_block`).
     Returns:
         The metrics dict (also in ``out/metrics.json``).
     Raises:
-        UserError: no held-out split, or a run trained on other identities.
+        UserError: no held-out split, a run trained on other identities, or a Speech2Face
+            report without a readable metrics.json holding the matching protocol.
     """
     import json
     from pathlib import Path
 
     from speech2face.dataset.pair_reader import PairDataset, resize_faces
     from speech2face.dataset.shards import decode_audio
-    from speech2face.evaluation import wav2pix_report
+    from speech2face.evaluation import speech2face_beside, wav2pix_report
     from speech2face.wav2pix import Wav2Pix
 
     dataset = PairDataset(data)
@@ -220,6 +225,10 @@ def evaluate_wav2pix(
     held = split or next((s for s in ("test_seen", "test") if s in dataset.splits()), None)
     if held is None or held not in dataset.splits():
         raise UserError(f"{data}: no held-out split ({held or 'test_seen/test'}) to evaluate")
+    beside = None  # read first: a wrong report fails before any face is generated
+    if speech2face_report is not None:
+        held_names = dataset.identities(held)
+        beside = speech2face_beside.speech2face_block(speech2face_report, held, held_names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     scale = float(dataset.manifest["config"]["crop_scale"])
@@ -275,6 +284,8 @@ def evaluate_wav2pix(
         },
         "fid_inception": None,
     }
+    if beside is not None:
+        metrics["speech2face"] = beside
     if fit_on == "unseen":
         metrics["identity_accuracy"]["real_faces_unseen"]["note"] = "the classifier's own faces"
     for n in sets:
@@ -294,7 +305,10 @@ def evaluate_wav2pix(
 
 
 def summary_lines(metrics: dict) -> list[str]:
-    """A few lines: each figure beside chance and the real-face row."""
+    """A few lines: each figure beside chance and the real-face row, then Speech2Face's
+    figures on the same protocol when the metrics hold them."""
+    from speech2face.evaluation import speech2face_beside
+
     ia, ldr, fid = (
         metrics["identity_accuracy"],
         metrics["landmark_detection_ratio"],
@@ -324,4 +338,4 @@ def summary_lines(metrics: dict) -> list[str]:
         if inc
         else "  FID (Inception-v3): not computed (no --inception-weights)"
     )
-    return lines
+    return lines + speech2face_beside.summary_lines(metrics)

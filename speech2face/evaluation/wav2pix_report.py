@@ -71,6 +71,27 @@ def _table(title: str, entries: dict) -> str:
     return f"<h2>{escape(title)}</h2><table>{rows}</table>"
 
 
+def speech2face_html(metrics: dict) -> str:
+    """The table "Speech2Face on the same protocol": Wav2Pix's identity accuracy and
+    Speech2Face's recall@1 and gender, each beside chance or its baselines ("" without a
+    "speech2face" block)."""
+    from speech2face.evaluation.speech2face_beside import comparison_rows
+
+    s = metrics.get("speech2face")
+    if not s:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(name)}</td><td>{escape(value)}</td><td>{escape(chance)}</td></tr>"
+        for name, value, chance in comparison_rows(metrics)
+    )
+    return (
+        f"<h2>Speech2Face on the same protocol</h2><p>{escape(s['split'])}: "
+        f"{escape(s['protocol'])}; shared identities: {escape(s['shared_identities']['note'])}. "
+        f"From {escape(s['source'])}.</p><table><tr><th>system: figure</th><th>value</th>"
+        f"<th>chance / baselines</th></tr>{rows}</table>"
+    )
+
+
 def html_report(metrics: dict) -> str:
     """A self-contained HTML page of the metrics, with faces.png."""
     inc = metrics.get("fid_inception")
@@ -88,6 +109,7 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f3f3f3}}</style
 Identity classifier: {escape(metrics["identity_classifier"])}.</p>
 <img src="faces.png" style="max-width:100%">
 {_table("Identity accuracy (chance = 1 / identities)", metrics["identity_accuracy"])}
+{speech2face_html(metrics)}
 {
         _table(
             "Landmark-detection ratio (dlib finds a face and its 68 landmarks)",
