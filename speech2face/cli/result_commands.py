@@ -85,10 +85,12 @@ def register(sub) -> None:
 
     p = sub.add_parser(
         "demo",
-        help="the whole pipeline on the real sample clips (about 10 minutes on a CPU)",
-        description="prepare -> train-decoder -> train -> predict -> evaluate on the sample "
-        "clips. Writes OUTPUT/dataset, OUTPUT/decoder, OUTPUT/bundle (a model for "
-        "`predict --model`), OUTPUT/predictions and OUTPUT/report/index.html. The sample data "
+        help="the whole pipeline on the real sample clips (about 13 minutes on a 2-core CPU)",
+        description="prepare (both protocols) -> train-decoder -> pretrain (speaker "
+        "classifier on every voice) -> train -> predict -> evaluate on the sample clips, then "
+        "the goals measured. Writes OUTPUT/dataset, OUTPUT/decoder, OUTPUT/pretrain, "
+        "OUTPUT/bundle (a model for `predict --model`), OUTPUT/predictions and "
+        "OUTPUT/report/index.html. The sample data "
         "is read from --data, $SPEECH2FACE_SAMPLES or ../shared/data, else downloaded from its "
         "public sources and checked by sha256. Rerun to resume.",
     )
