@@ -27,24 +27,11 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 
-from speech2face import locks
+from speech2face import _API, locks
 from speech2face.inference import Speech2Face
 from speech2face.wav2pix import Wav2Pix
 
-__all__ = [
-    "prepare",
-    "train_decoder",
-    "pretrain",
-    "train",
-    "evaluate",
-    "load_model",
-    "Speech2Face",
-    "wav2pix_prepare",
-    "wav2pix_train",
-    "wav2pix_evaluate",
-    "load_wav2pix",
-    "Wav2Pix",
-]
+__all__ = list(_API)  # the names `import speech2face` exposes, listed once there
 
 
 def _options(stage: str, given: dict, *classes) -> list[dict]:

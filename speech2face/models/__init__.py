@@ -20,6 +20,20 @@ def _guard(path, remedy: str | None, what: str):
     return reading(path, remedy, what) if remedy else contextlib.nullcontext()
 
 
+def nested_layers(model, layer_type) -> list:
+    """Every layer of ``model`` that is a ``layer_type``, nested models included (depth
+    first, in ``model.layers`` order)."""
+    import keras
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, layer_type):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found += nested_layers(layer, layer_type)
+    return found
+
+
 def load_model(path: str | os.PathLike, compile: bool = False, remedy: str | None = None):
     """``keras.models.load_model`` (``safe_mode=True``: no code is deserialised) with this
     package's custom layers registered first.

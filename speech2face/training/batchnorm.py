@@ -19,13 +19,9 @@ import numpy as np
 
 def batchnorm_layers(model: keras.Model) -> list:
     """Every BatchNormalization layer of ``model``, nested models included."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):
-            found += batchnorm_layers(layer)
-    return found
+    from speech2face.models import nested_layers
+
+    return nested_layers(model, keras.layers.BatchNormalization)
 
 
 def precise_batchnorm(model: keras.Model, batches: Iterable[np.ndarray]) -> int:

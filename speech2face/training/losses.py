@@ -13,6 +13,8 @@ The frozen layers are held as constant arrays, so only the voice encoder trains.
 
 from __future__ import annotations
 
+import abc
+
 import keras
 import numpy as np
 from keras import ops
@@ -45,14 +47,15 @@ def distillation(logits_f, logits_s, temperature: float = TEMPERATURE):
     return -ops.sum(p * ops.log_softmax(logits_s / temperature, axis=-1), -1)
 
 
-class TermLoss(keras.losses.Loss):
-    """A loss that is a sum of named per-sample terms: ``call`` sums :meth:`terms`."""
+class TermLoss(keras.losses.Loss, abc.ABC):
+    """A loss that is a sum of named per-sample terms: ``call`` sums :meth:`terms`
+    (a subclass defines ``term_names`` and :meth:`terms`)."""
 
     term_names: tuple = ()
 
+    @abc.abstractmethod
     def terms(self, y_true, y_pred) -> dict:
         """Each weighted term per sample: {name: (B,)}."""
-        raise NotImplementedError
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "float32")
