@@ -46,6 +46,7 @@ are :class:`NoiseDropout`, whose ``at_inference`` flag restores the original beh
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 SAMPLE_RATE = 16000  # Hz
@@ -402,22 +403,23 @@ def build_wav2pix(
 
 def spectral_layers(model) -> list:
     """Every ``SpectralNormalization`` layer inside ``model`` (nested models included)."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.SpectralNormalization):
-            found.append(layer)
-        elif isinstance(layer, keras.Model):
-            found += spectral_layers(layer)
-    return found
+    from speech2face.models import nested_layers
+
+    return nested_layers(model, keras.layers.SpectralNormalization)
 
 
-def bake_spectral_norm(model, iterations: int = 10) -> None:
+def bake_spectral_norm(model) -> None:
     """Write kernel / sigma into every spectral-normalised layer, so that inference calls
-    (``training=False``) use the normalised kernels; sigma is estimated after
-    ``iterations`` more power iterations from the stored vector ``u``."""
+    (``training=False``) use the normalised kernels.
+
+    sigma is the exact largest singular value of the kernel seen as a (-1, out_channels)
+    matrix (numpy SVD, once at export), not a power-iteration estimate, whose error from a
+    stored vector can reach a few per cent; ``vector_u`` is set to the matching singular
+    vector, so further power iterations stay at sigma 1 (Miyato et al., ICLR 2018).
+    """
     for layer in spectral_layers(model):
-        for _ in range(max(0, iterations - 1)):
-            layer.vector_u.assign(layer.normalized_weights()[0])
-        u, kernel = layer.normalized_weights()
-        layer.vector_u.assign(u)
-        layer.kernel.assign(kernel)
+        kernel = np.asarray(layer.kernel, np.float64)
+        matrix = kernel.reshape(-1, kernel.shape[-1])
+        _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
+        layer.kernel.assign((kernel / singular[0]).astype(np.float32))
+        layer.vector_u.assign(vt[:1].astype(np.float32))
