@@ -151,7 +151,10 @@ def train(
         decoder: a run folder of :func:`train_decoder`.
         output: the bundle folder (what :func:`load_model` reads), with its checkpoint,
             ``history.csv`` and TensorBoard logs.
-        **config: fields of :class:`~speech2face.training.config.TrainConfig` (recipe,
+        **config: fields of :class:`~speech2face.training.config.TrainConfig`
+            (voice_encoder: "paper" trains the Table 1 CNN, "ge2e" a head on the pretrained
+            speaker encoder; speaker_weights, head, head_alpha, radius_scale, head_hidden,
+            head_epochs, balance, finetune_speaker_encoder, finetune_learning_rate; recipe,
             preset, batch_size, epochs, steps, learning_rate, decay_steps, decay_rate,
             beta_1, epsilon, lambda1, lambda2, temperature, cosine_weight, augment,
             precise_bn, calibrate_radius, init, fit_segments, checkpoint_every, num_gpu, seed,
@@ -169,9 +172,15 @@ def train(
 
     (options,) = _options("train", config, TrainConfig)
     with locks.hold(output, "train"):  # one writer per bundle folder; before Keras loads
-        from speech2face.training.voice import train_voice_encoder
+        settings = TrainConfig(**options)
+        if settings.voice_encoder == "paper":
+            from speech2face.training.voice import train_voice_encoder
 
-        train_voice_encoder(data, decoder, output, TrainConfig(**options))
+            train_voice_encoder(data, decoder, output, settings)
+        else:
+            from speech2face.training.speaker_head import train_speaker_head
+
+            train_speaker_head(data, decoder, output, settings)
     return load_model(output)
 
 

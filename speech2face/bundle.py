@@ -2,7 +2,8 @@
 
 One module owns the format, for writing and for reading:
 
-    bundle.json                    face encoder, feature dimension, audio front end, training
+    bundle.json                    face encoder, feature dimension, audio front end, voice
+                                   route (paper CNN or speaker encoder, VAD), training
                                    options, steps, dataset and decoder-run paths, and the size
                                    and sha256 of every other file ("files"), checked at load
     voice_encoder.json + .weights.h5   architecture + weights (:func:`models.save_parts`)
@@ -49,6 +50,7 @@ def write_bundle(
     steps: int,
     dataset: str | os.PathLike,
     decoder_run: str | os.PathLike,
+    voice_front_end: dict | None = None,
 ) -> Path:
     """Save a trained voice encoder and face decoder as a bundle folder.
 
@@ -59,6 +61,10 @@ def write_bundle(
         face_encoder, feature_dim: the face feature the models use (from the dataset).
         train: the training options (``asdict(TrainConfig)``). steps: optimizer steps run.
         dataset, decoder_run: folders recorded (resolved) for provenance.
+        voice_front_end: {"voice_encoder": name, "vad": bool}: which voice route the voice
+            encoder is ("paper", or a speaker encoder such as "ge2e") and whether a
+            recording is trimmed of long silences before it is cut into windows
+            (:mod:`speech2face.inference`). Default: the paper's CNN, no VAD.
     Returns:
         ``out``. ``bundle.json`` is written last and atomically, so a folder with it is complete;
         it records the size and sha256 of the other files, which :func:`read_config` checks.
@@ -74,6 +80,7 @@ def write_bundle(
         "face_encoder": face_encoder,
         "feature_dim": feature_dim,
         "audio": audio.constants(),
+        "voice_front_end": voice_front_end or {"voice_encoder": "paper", "vad": False},
         "train": train,
         "steps": steps,
         "dataset": str(Path(dataset).resolve()),

@@ -94,6 +94,21 @@ class Speech2Face:
             raise ValueError("waveform has NaN or infinite samples")
         return np.asarray(self.voice_encoder.predict_on_batch(waves))
 
+    def front_end(self, wave: np.ndarray) -> np.ndarray:
+        """What a whole recording goes through before windowing: for a bundle on a speaker
+        encoder with a VAD (``bundle.json`` "voice_front_end"), long silences are cut
+        (:func:`speech2face.voices.ge2e.trim_long_silences`), as the encoder was trained;
+        a recording with less than one second of detected speech is kept whole."""
+        wave = np.asarray(wave, np.float32)
+        if not self.config.get("voice_front_end", {}).get("vad"):
+            return wave
+        if not np.isfinite(wave).all():
+            raise ValueError("waveform has NaN or infinite samples")
+        from speech2face.voices import ge2e
+
+        kept = ge2e.trim_long_silences(wave)
+        return kept if kept.size >= audio.SAMPLE_RATE else wave
+
     def voice_feature(
         self,
         wave: np.ndarray,
@@ -102,6 +117,7 @@ class Speech2Face:
     ) -> np.ndarray:
         """Face feature of a waveform of any length: shorter than 6 s is loop-padded, longer
         is cut into 6 s windows whose predicted features are averaged. Returns (dim,).
+        The recording goes through :meth:`front_end` first.
 
         The windows go through the voice encoder ``batch_size`` at a time, so memory stays
         bounded however long the recording is; ``progress(done, total)`` is called after
@@ -110,7 +126,7 @@ class Speech2Face:
         Raises:
             ValueError: a sample is NaN or infinite.
         """
-        wave = np.asarray(wave, np.float32)
+        wave = self.front_end(wave)
         total, done, sums = audio.window_count(wave.size), 0, None
         for batch in audio.window_batches(wave, batch_size):
             part = self.features(batch).astype(np.float64).sum(0)

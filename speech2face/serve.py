@@ -72,18 +72,16 @@ class Predictor:
 def speech2face_predictor(model) -> Predictor:
     """The predictor of a loaded :class:`speech2face.Speech2Face` bundle.
 
-    As ``model.predict``: the waveform is cut into 6 s windows (a shorter one is
-    loop-padded), the face features of the windows are averaged and the face decoder renders
-    the mean. Here the windows go one at a time, so the page can show progress.
+    As ``model.predict`` (:meth:`Speech2Face.voice_feature`: the bundle's front end, 6 s
+    windows, a shorter one loop-padded, features averaged in float64, the mean rendered);
+    the windows go one at a time, so the page can show progress.
     """
 
     def predict(wave: np.ndarray, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
-        windows = audio.windows(np.asarray(wave, np.float32))
-        features = []
-        for i, window in enumerate(windows):
-            progress(i / len(windows), f"Speech2Face: 6 s window {i + 1} of {len(windows)}")
-            features.append(model.features(window[None])[0])
-        feature = np.mean(features, axis=0).astype(np.float32)
+        def report(done: int, total: int) -> None:
+            progress(done / total, f"Speech2Face: 6 s window {done} of {total}")
+
+        feature = model.voice_feature(np.asarray(wave, np.float32), batch_size=1, progress=report)
         return model.render(feature[None])[0], feature
 
     return Predictor(

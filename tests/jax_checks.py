@@ -1,6 +1,7 @@
 """Checks that run on the JAX backend, in a process started with KERAS_BACKEND=jax.
 
     KERAS_BACKEND=jax python tests/jax_checks.py warp|models
+    KERAS_BACKEND=jax python tests/jax_checks.py ge2e SAMPLES
     KERAS_BACKEND=jax KERAS_DISTRIBUTION_...=... python tests/jax_checks.py hosts DATA DEC OUT
 
 Each check raises AssertionError on failure; the script prints "jax <check> ok" when all
@@ -95,7 +96,27 @@ def check_hosts() -> None:
     print(f"weights {total:.10e}")
 
 
-CHECKS = {"warp": check_warp, "models": check_models, "hosts": check_hosts}
+def check_ge2e() -> None:
+    """GE2E on JAX reproduces Resemblyzer's reference embedding of the first sample clip."""
+    import json
+    from pathlib import Path
+
+    from speech2face import audio
+    from speech2face.voices import ge2e
+
+    here = Path(__file__).with_name("data")
+    clip = json.loads((here / "ge2e_reference.json").read_text())["clips"][0]["clip"]
+    wave = audio.load_audio(Path(sys.argv[2]) / clip)
+    reference = np.load(here / "ge2e_reference.npy")[0]
+    assert np.abs(ge2e.embed_utterance(wave) - reference).max() <= 1e-4
+    window = ge2e.build_window_encoder(audio.N_SAMPLES)
+    part = ge2e.normalize_volume(wave[: audio.N_SAMPLES])
+    expected = ge2e.embed_utterance(part, preprocessed=True)
+    got = np.asarray(window.predict_on_batch(wave[None, : audio.N_SAMPLES]))[0]
+    assert np.abs(got - expected).max() <= 1e-4
+
+
+CHECKS = {"warp": check_warp, "models": check_models, "hosts": check_hosts, "ge2e": check_ge2e}
 
 if __name__ == "__main__":
     name = sys.argv[1]

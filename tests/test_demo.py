@@ -27,8 +27,6 @@ def test_demo_outputs(demo_run, data_dir):
         "dataset/dataset.json",
         "decoder/decoder.keras",
         "decoder/decoder_metrics.json",  # computed by the train_decoder stage itself
-        "pretrain/voice_encoder.weights.h5",
-        "pretrain/pretrain.json",
         "bundle/bundle.json",
         "bundle/voice_encoder.weights.h5",
         "report/metrics.json",
@@ -37,6 +35,8 @@ def test_demo_outputs(demo_run, data_dir):
         "report/recall_test.png",
         "report/faces_test_seen.png",
         "report/recall_test_seen.png",
+        "crossval/crossval.json",
+        "crossval/crossval.md",
     ):
         assert (demo_run / path).is_file(), path
     from speech2face.dataset.sources.folder import manifest_clips
@@ -56,10 +56,18 @@ def test_demo_outputs(demo_run, data_dir):
             "voice_pitch_baseline",
             "majority_baseline",
         }
+        balanced = m["gender"]["balanced"]  # mean of the per-gender recalls
+        assert set(balanced) >= {"decoded_face_from_voice", "voice_pitch_baseline"}
+        assert all(v is None or 0.0 <= v <= 1.0 for v in balanced.values())
         assert len(m["craniofacial"]) == 13
     assert metrics["fit"]["segments"] >= 20 and "collapsed" in metrics["fit"]
     bundle = json.loads((demo_run / "bundle" / "bundle.json").read_text())
-    assert bundle["train"]["recipe"] == "dlib" and bundle["train"]["init"]
+    assert bundle["voice_front_end"]["voice_encoder"] == "ge2e"  # the cross-validated route
+    assert bundle["train"]["head"] == "gender_ridge" and bundle["train"]["balance"] == "gender"
+    assert metrics["fit"]["recall1_identity"] >= 0.9  # fits its training identities
+    summary = json.loads((demo_run / "demo.json").read_text())["summary"]
+    assert any(line.startswith("cross-validated over 27 identities") for line in summary)
+    assert any("gender (balanced accuracy" in line and "voice-pitch" in line for line in summary)
     html = (demo_run / "report" / "index.html").read_text()
     assert "chance" in html and "faces_test_seen.png" in html and "training split" in html
     serve = json.loads((demo_run / "demo.json").read_text())["serve"]

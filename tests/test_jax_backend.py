@@ -18,13 +18,17 @@ pytestmark = pytest.mark.slow
 CHECKS = Path(__file__).with_name("jax_checks.py")
 
 
-def _run_on_jax(check: str) -> None:
+def _run_on_jax(check: str, *args: str) -> None:
     """Run one check in a fresh interpreter with KERAS_BACKEND=jax."""
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed")
     env = dict(os.environ, KERAS_BACKEND="jax")
     out = subprocess.run(
-        [sys.executable, str(CHECKS), check], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, str(CHECKS), check, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"jax {check} ok" in out.stdout
@@ -36,6 +40,10 @@ def test_warp_on_jax():
 
 def test_models_train_on_jax():
     _run_on_jax("models")
+
+
+def test_ge2e_on_jax(data_dir):
+    _run_on_jax("ge2e", str(data_dir))
 
 
 def test_two_hosts_train_on_jax(prepared, decoder_run, tmp_path):

@@ -153,8 +153,18 @@ def test_demo_quick(data_dir, tmp_path, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--system", "wav2pix", "--quick", "-o", str(out), "--data", str(data_dir)]
     assert main(argv) == 0
-    assert f"run `speech2face demo -o {out}` first" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"run `speech2face demo -o {out}` first" in printed
     result = json.loads((out / "wav2pix" / "demo.json").read_text())
     assert result["summary"][0].startswith("wav2pix on test_seen")
     assert (out / "wav2pix" / "report" / "index.html").is_file()
-    assert len(list((out / "wav2pix" / "predictions").glob("*.png"))) == 27
+    # every identity of the pairs gets a face from its held-out speech, or is named as one
+    # without a held-out pair (a borderline face detection can cut it: issue 19)
+    written = {p.stem for p in (out / "wav2pix" / "predictions").glob("*.png")}
+    missing = set(result["identities_without_prediction"])
+    from speech2face.dataset.pair_reader import PairDataset
+
+    assert written | missing == set(PairDataset(out / "wav2pix" / "pairs").identities())
+    assert not written & missing and len(written) >= 24  # of the 27 talking-face identities
+    for name in missing:
+        assert f"no held-out pair with a face for {name}" in printed

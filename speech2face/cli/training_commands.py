@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from speech2face.cli.options import config_option, config_options
-from speech2face.training.config import RECIPES, DecoderConfig, PretrainConfig, TrainConfig
+from speech2face.training.config import (
+    RECIPES,
+    VOICE_ENCODERS,
+    DecoderConfig,
+    PretrainConfig,
+    TrainConfig,
+)
 
 
 def _cmd_train_decoder(args) -> int:
@@ -56,12 +62,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--decoder", required=True, help="run folder of `speech2face train-decoder`")
     p.add_argument("-o", "--output", required=True, help="bundle folder to write (or resume)")
     config = TrainConfig
+    _add_voice_route(p, config)
     config_option(
         p,
         "--preset",
         config,
         "preset",
-        "voice encoder size: paper (~160 M parameters) or small (CPU)",
+        "paper route: voice encoder size, paper (~160 M parameters) or small (CPU)",
         choices=["small", "paper"],
     )
     config_option(
@@ -161,6 +168,73 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
     )
     _add_common(p, config)
+
+
+def _add_voice_route(p: argparse.ArgumentParser, config) -> None:
+    """`train --voice-encoder` and the options of the speaker-encoder route."""
+    from speech2face.training.speaker_head import BALANCE, HEADS
+
+    config_option(
+        p,
+        "--voice-encoder",
+        config,
+        "voice_encoder",
+        f"voice route: {' or '.join(VOICE_ENCODERS)} (a head on the pretrained GE2E speaker "
+        "embedding, which generalises to unheard voices on small data), a speaker encoder "
+        "registered with speech2face.voices.register, or a .keras model of waveform -> "
+        "embedding; paper trains the Table 1 CNN from the waveform (VoxCeleb-scale data)",
+        metavar="NAME",
+    )
+    config_option(
+        p, "--speaker-weights", config, "speaker_weights", "weights file of the speaker encoder"
+    )
+    config_option(
+        p,
+        "--head",
+        config,
+        "head",
+        "speaker route: gender_ridge (a gender classifier blends the genders' mean faces, a "
+        "ridge map adds the offset), ridge (closed-form linear map) or mlp (one hidden layer)",
+        choices=HEADS,
+    )
+    config_option(p, "--head-alpha", config, "head_alpha", "ridge head: L2 penalty", type=float)
+    config_option(
+        p,
+        "--radius-scale",
+        config,
+        "radius_scale",
+        "speaker route: predictions at this fraction of the typical distance of real faces "
+        "from the (gender's) mean face",
+        type=float,
+    )
+    config_option(p, "--head-hidden", config, "head_hidden", "mlp head: hidden units", type=int)
+    config_option(p, "--head-epochs", config, "head_epochs", "mlp head: epochs", type=int)
+    config_option(
+        p,
+        "--balance",
+        config,
+        "balance",
+        "sample weights so that identities, genders or both count equally (auto: gender "
+        "on the speaker route, none on the paper route)",
+        choices=("auto", *BALANCE),
+    )
+    config_option(
+        p,
+        "--finetune-speaker-encoder",
+        config,
+        "finetune_speaker_encoder",
+        "speaker route: after the head, train the speaker encoder too (--steps, --epochs)",
+        action=argparse.BooleanOptionalAction,
+    )
+    config_option(
+        p,
+        "--finetune-lr",
+        config,
+        "finetune_learning_rate",
+        "learning rate of the fine-tuning",
+        type=float,
+        metavar="LR",
+    )
 
 
 def add_decoder_arguments(p: argparse.ArgumentParser) -> None:

@@ -430,13 +430,41 @@ def convert(
     return write_manifest(out, paths, config, source, dataset.manifest.get("command"))
 
 
+def gender_balance(manifest: dict) -> dict:
+    """Per split, the identities and segments of each gender (from ``dataset.json``).
+
+    Returns:
+        {split: {gender: {"identities": n, "segments": n}}}; gender "M", "F" or "?".
+    """
+    out: dict = {}
+    for info in manifest["identities"].values():
+        gender = info.get("gender") if info.get("gender") in ("M", "F") else "?"
+        for split, segments in info.get("splits", {info["split"]: info["segments"]}).items():
+            cell = out.setdefault(split, {}).setdefault(gender, {"identities": 0, "segments": 0})
+            cell["identities"] += 1
+            cell["segments"] += segments
+    return out
+
+
+def balance_text(split_balance: dict) -> str:
+    """ "13 M / 5 F identities, 27 M / 5 F segments" for one split of :func:`gender_balance`."""
+    genders = [g for g in ("M", "F", "?") if g in split_balance]
+    ids = " / ".join(f"{split_balance[g]['identities']} {g}" for g in genders)
+    segs = " / ".join(f"{split_balance[g]['segments']} {g}" for g in genders)
+    return f"{ids} identities, {segs} segments" if genders else "gender unknown"
+
+
 def summary(manifest: dict) -> str:
     """Human summary of a finished run, from its manifest (``dataset.json``)."""
     clips = sum(s["clips"] for s in manifest["shards"])
     segs = sum(s["segments"] for s in manifest["shards"])
     parts = [f"{clips} clips -> {segs} segments ({manifest['seconds_kept']:.0f} s of audio kept)"]
+    balance = gender_balance(manifest)
     for split, c in manifest["counts"].items():
-        parts.append(f"  {split}: {c['segments']} segments, {c['identities']} identities")
+        parts.append(
+            f"  {split}: {c['segments']} segments, {c['identities']} identities "
+            f"({balance_text(balance.get(split, {}))})"
+        )
     rej = ", ".join(f"{k}: {v}" for k, v in manifest["rejections"].items()) or "none"
     parts.append(f"  rejections by stage: {rej}")
     if manifest["rejections"].get("source"):

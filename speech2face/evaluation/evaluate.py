@@ -82,6 +82,8 @@ class GenderJudge:
             pred: (N, dim) predicted features. from_voice, from_face: (N, S, S, 3) faces
                 rendered from the predicted and from the true features.
         """
+        from speech2face.evaluation.crossval import balanced_accuracy
+
         truth = split_data["gender"]
         known = np.isin(truth, ["M", "F"])
 
@@ -94,16 +96,25 @@ class GenderJudge:
             return self.classifier.predict(self.encoder.encode(rendered_to_crops(images)))
 
         f0 = np.array([attributes.median_f0(w) for w in decode_audio(split_data["audio"])])
+        routes = {
+            "decoded_face_from_voice": of_faces(from_voice),
+            "predicted_feature": self.classifier.predict(pred),
+            "decoded_face_from_true_feature": of_faces(from_face),
+            "true_face_feature": self.classifier.predict(split_data["feature"]),
+            "voice_pitch_baseline": attributes.pitch_gender(f0, self.threshold),
+        }
         return {
             "n": int(known.sum()),
+            "segments_by_gender": {g: int(np.sum(truth == g)) for g in ("M", "F")},
             "majority_baseline": float(max(np.mean(truth[known] == g) for g in "MF"))
             if known.any()
             else None,
-            "decoded_face_from_voice": acc(of_faces(from_voice)),
-            "predicted_feature": acc(self.classifier.predict(pred)),
-            "decoded_face_from_true_feature": acc(of_faces(from_face)),
-            "true_face_feature": acc(self.classifier.predict(split_data["feature"])),
-            "voice_pitch_baseline": acc(attributes.pitch_gender(f0, self.threshold)),
+            **{route: acc(labels) for route, labels in routes.items()},
+            # mean of the per-gender recalls: the figure to read where genders are unequal
+            # (chance and an always-one-gender answer both score 0.5)
+            "balanced": {
+                route: balanced_accuracy(truth, labels) for route, labels in routes.items()
+            },
             "pitch_threshold_hz": self.threshold,
         }
 

@@ -201,12 +201,32 @@ def _protocol_html(m: dict) -> str:
     )
     gender = ""
     if "gender" in m:
+        g = m["gender"]
+        counts = g.get("segments_by_gender", {})
+        balance = ", ".join(f"{n} {k}" for k, n in counts.items())
+        head = "<tr><th>route</th><th>balanced accuracy</th><th>accuracy</th></tr>"
         cells = []
-        for k, v in m["gender"].items():
-            shown = f"{v:.3f}" if isinstance(v, float) else v
+        for k, v in g.items():
+            if not isinstance(v, float) or k in ("majority_baseline", "pitch_threshold_hz"):
+                continue
+            bal = g.get("balanced", {}).get(k)
             baseline = " class=c" if "baseline" in k else ""
-            cells.append(f"<tr{baseline}><td>{escape(k)}</td><td>{shown}</td></tr>")
-        gender = "<h3>Gender agreement</h3><table>" + "".join(cells) + "</table>"
+            cells.append(
+                f"<tr{baseline}><td>{escape(k)}</td><td>{'' if bal is None else f'{bal:.3f}'}"
+                f"</td><td>{v:.3f}</td></tr>"
+            )
+        majority = g.get("majority_baseline")
+        cells.append(
+            f"<tr class=c><td>majority rate / chance</td><td>0.500</td>"
+            f"<td>{'' if majority is None else f'{majority:.3f}'}</td></tr>"
+        )
+        gender = (
+            f"<h3>Gender agreement</h3><p>segments by gender: {escape(balance)}; pitch "
+            f"threshold {g.get('pitch_threshold_hz', float('nan')):.0f} Hz</p><table>"
+            + head
+            + "".join(cells)
+            + "</table>"
+        )
     ldr = m["landmark_detection_ratio"]
     split = escape(m["split"])
     return f"""<h2>{escape(m.get("protocol", m["split"]))}: split {split}</h2>

@@ -42,12 +42,24 @@ def protocol_lines(m: dict) -> list[str]:
         )
     g = m.get("gender")
     if g and g.get("decoded_face_from_voice") is not None:
-        lines.append(
-            f"  gender of the face decoded from voice: {g['decoded_face_from_voice']:.3f}; "
-            f"majority {g['majority_baseline']:.3f}, voice-pitch baseline "
-            f"{g['voice_pitch_baseline']:.3f}, decoded from the true feature "
-            f"{g.get('decoded_face_from_true_feature', float('nan')):.3f} (n={g['n']})"
-        )
+        b = g.get("balanced", {})
+        counts = g.get("segments_by_gender", {})
+        balance = " / ".join(f"{n} {k}" for k, n in counts.items())
+        if b:
+            lines.append(
+                f"  gender (balanced accuracy; {balance} segments): face decoded from voice "
+                f"{b['decoded_face_from_voice']:.3f}, predicted feature "
+                f"{b['predicted_feature']:.3f}; voice-pitch baseline "
+                f"{b['voice_pitch_baseline']:.3f}, chance 0.500 (majority rate "
+                f"{g['majority_baseline']:.3f}); decoded from the true feature "
+                f"{b['decoded_face_from_true_feature']:.3f}"
+            )
+        else:  # metrics written before balanced accuracy was reported
+            lines.append(
+                f"  gender of the face decoded from voice: {g['decoded_face_from_voice']:.3f}; "
+                f"majority {g['majority_baseline']:.3f}, voice-pitch baseline "
+                f"{g['voice_pitch_baseline']:.3f} (n={g['n']})"
+            )
     lines.append(
         f"  landmark-detection ratio (faces from voice): "
         f"{m['landmark_detection_ratio']['from_voice']:.3f}"

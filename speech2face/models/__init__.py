@@ -9,6 +9,7 @@ from pathlib import Path
 
 def _register():
     from speech2face.models import face_decoder, spectrogram, voice_encoder  # noqa: F401
+    from speech2face.voices import ge2e  # noqa: F401
 
 
 def _guard(path, remedy: str | None, what: str):

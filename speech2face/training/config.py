@@ -47,10 +47,33 @@ RECIPES = ("auto", "paper", "dlib")
 COSINE_WEIGHT = 1.0  # dlib recipe: weight of the normalised distance in standard units
 
 
+# Voice routes of `train --voice-encoder`: "paper" trains the Table 1 CNN from the waveform
+# (VoxCeleb-scale data); a speaker-encoder name (speech2face.voices: "ge2e" ships) or a
+# .keras file puts a head on a pretrained speaker embedding (training/speaker_head.py).
+VOICE_ENCODERS = ("paper", "ge2e")
+# Speaker-head defaults, chosen by `speech2face crossval` on the sample data (docs/recipes.md):
+# the gender-mean head, a ridge of alpha 100, gender-balanced weights, the offset from the
+# gender's mean face at half the typical within-gender distance.
+HEAD = "gender_ridge"
+HEAD_ALPHA = 100.0
+BALANCE = "gender"
+RADIUS_SCALE = 0.5
+
+
 @dataclass
 class TrainConfig:
     """Options of `speech2face train` (defaults: the paper's optimiser, small preset)."""
 
+    voice_encoder: str = "paper"  # one of VOICE_ENCODERS, a plugged-in name or a .keras file
+    speaker_weights: str | None = None  # weights file of the speaker encoder (None: shipped)
+    head: str = HEAD  # speaker route: ridge or mlp
+    head_alpha: float = HEAD_ALPHA  # ridge head: L2 penalty (standardised units)
+    head_hidden: int = 256  # mlp head: hidden units
+    head_epochs: int = 300  # mlp head: full-batch epochs
+    balance: str = "auto"  # none, identity, gender, both; auto: BALANCE (speaker route), none
+    radius_scale: float = RADIUS_SCALE  # speaker route: calibrated radius x this
+    finetune_speaker_encoder: bool = False  # speaker route: then train the LSTM too
+    finetune_learning_rate: float = 1e-5
     recipe: str = "auto"  # one of RECIPES
     preset: str = "small"  # small (CPU) or paper (~160 M parameters)
     batch_size: int = 8
@@ -77,6 +100,12 @@ class TrainConfig:
     readers: int = 2  # threads reading batches ahead (0: read each batch when it is needed)
     seed: int = 0
     vggface_weights: str | None = None
+
+    def resolved_balance(self) -> str:
+        """The balance run: "auto" is :data:`BALANCE` on a speaker encoder, else "none"."""
+        if self.balance != "auto":
+            return self.balance
+        return "none" if self.voice_encoder == "paper" else BALANCE
 
     def resolved_recipe(self, face_encoder: str) -> str:
         """The recipe run for features of ``face_encoder`` ("auto" resolved).
