@@ -123,7 +123,7 @@ def pretrain(sources, output: str | os.PathLike, **config) -> dict:
             (their train split, labelled by identity).
         output: the run folder that ``train(..., init=output)`` starts from.
         **config: fields of :class:`~speech2face.training.config.PretrainConfig` (preset,
-            steps, batch_size, learning_rate, beta_1, epsilon, hop_seconds, splits,
+            target, steps, batch_size, learning_rate, beta_1, epsilon, hop_seconds, splits,
             augment, checkpoint_every, seed).
     Returns:
         {"speakers", "windows", "heldout_windows", "heldout_accuracy", "chance"}.

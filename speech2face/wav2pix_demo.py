@@ -8,7 +8,7 @@ faces) -> report. Everything goes under ``OUT/wav2pix`` and every stage resumes.
 figures in the report (same protocol, the identities both test on).
 
 The CPU recipe differs from the paper's in four named options, each measured in the
-README: the generator's input gain 100 (the paper's generator learns its contrast only
+docs/wav2pix.md: the generator's input gain 100 (the paper's generator learns its contrast only
 through the embedding's norm, too slowly for a CPU budget), the generator's learning rate
 4e-4 (paper 1e-4; encoder and classifier keep 1e-4, the discriminator 4e-4), 15 windows per
 face (paper 5) and identities drawn uniformly (the sample's identities have 2 s to 48 s of
@@ -38,6 +38,7 @@ class Wav2PixDemoConfig:
     lr_encoder: float | None = 1e-4
     lr_d: float = 4e-4
     embedding_gain: float = 100.0
+    speech_encoder: str = "segan"  # the authors'; ge2e: the pretrained speaker encoder
     balanced: bool = True
     factor: int = 15
     frames_per_second: float = 2.0

@@ -96,7 +96,7 @@ def test_ge2e_bundle_fits_its_training_identities_through_predict(
     model = api.train(prepared.root, decoder_run, tmp_path / "bundle", voice_encoder="ge2e")
     bundle = json.loads((tmp_path / "bundle" / "bundle.json").read_text())
     assert bundle["voice_front_end"] == {"voice_encoder": "ge2e", "vad": True}
-    assert bundle["train"]["balance"] == "gender" and bundle["train"]["head"] == "ridge"
+    assert bundle["train"]["balance"] == "gender" and bundle["train"]["head"] == "gender_ridge"
     # every training clip, as a user gives it: whole file, VAD, 6 s windows averaged
     train = prepared.load("train", ("feature", "identity"))
     names = sorted(set(train["identity"]))
@@ -159,3 +159,36 @@ def test_keras_head_equals_the_fit_and_survives_saving(head, tmp_path):
     if head == "gender_ridge":  # female voices land nearer the female mean face
         pred = fit.predict(emb)
         assert np.mean(pred[genders == "F", 0]) > np.mean(pred[genders == "M", 0]) + 1.0
+
+
+@pytest.mark.slow
+def test_balance_weights_on_the_paper_route_and_fine_tuning_ge2e(prepared, decoder_run, tmp_path):
+    from speech2face.dataset.reader import SegmentBatches
+    from speech2face.models import load_parts
+    from speech2face.training.voice import StepBatches, balance_weights
+    from speech2face.voices import ge2e
+
+    weights = balance_weights(prepared, "gender")
+    train = prepared.load("train", ("identity", "gender"))
+    per_gender = {g: sum(weights[i] for i in train["identity"][train["gender"] == g]) for g in "MF"}
+    assert per_gender["M"] == pytest.approx(per_gender["F"])  # genders count equally
+    batches = SegmentBatches(prepared, "train", 4, fields=("audio", "feature", "identity"))
+    waves, features, w = StepBatches(batches, 0, 1, readers=0, weights=weights)[0]
+    assert waves.shape == (4, 96000) and features.shape[0] == w.shape[0] == 4
+    api.train(prepared.root, decoder_run, tmp_path / "paper", steps=2, balance="gender")
+    bundle = json.loads((tmp_path / "paper" / "bundle.json").read_text())
+    assert bundle["train"]["balance"] == "gender"
+    assert bundle["voice_front_end"] == {"voice_encoder": "paper", "vad": False}
+    api.train(
+        prepared.root,
+        decoder_run,
+        tmp_path / "tuned",
+        voice_encoder="ge2e",
+        finetune_speaker_encoder=True,
+        steps=2,
+        batch_size=4,
+    )
+    tuned = load_parts(tmp_path / "tuned", "voice_encoder").get_layer("ge2e_partial_embeddings")
+    shipped = ge2e.load_weights(ge2e.build_partial_encoder())
+    kernel = tuned.layer.get_layer("ge2e_lstm1").get_weights()[0]
+    assert np.abs(kernel - shipped.get_layer("ge2e_lstm1").get_weights()[0]).max() > 0

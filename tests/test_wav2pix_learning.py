@@ -24,7 +24,7 @@ def test_generated_faces_are_reidentified(wav2pix_pairs, tmp_path):
         steps=STEPS,
         batch_size=8,
         checkpoint_every=STEPS,
-        embedding_gain=100.0,  # the CPU recipe of the demo (README, Wav2Pix)
+        embedding_gain=100.0,  # the CPU recipe of the demo (docs/wav2pix.md)
         lr_g=4e-4,
         lr_encoder=1e-4,
         balanced=True,

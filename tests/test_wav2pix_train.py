@@ -92,3 +92,28 @@ def test_kill_and_resume_exact(wav2pix_pairs, tmp_path):
     assert info["identities"] == wav2pix_pairs.identities("train") and info["image_size"] == 64
     assert sorted(p.name for p in (whole / "grids").iterdir())  # a grid per epoch
     assert (whole / "logs").is_dir()
+
+
+@pytest.mark.slow
+def test_pretrained_speaker_encoder_conditions_the_generator(wav2pix_pairs, tmp_path):
+    """--speech-encoder ge2e: the frozen GE2E embedding (+ a trained Dense) drives the GAN;
+    the exported run predicts, and GE2E's weights are the shipped ones after training."""
+    from speech2face import Wav2Pix
+    from speech2face.voices import ge2e
+
+    out = tmp_path / "run"
+    argv = ["wav2pix", "train", "--data", str(wav2pix_pairs.root), "-o", str(out)]
+    assert main([*argv, "--steps", "3", "--checkpoint-every", "3", "--speech-encoder", "ge2e"]) == 0
+    model = Wav2Pix.load(out)
+    partial = model.encoder.get_layer("ge2e").get_layer("ge2e_partial_embeddings").layer
+    shipped = ge2e.load_weights(ge2e.build_partial_encoder())
+    for name in ("ge2e_lstm1", "ge2e_linear"):  # frozen: not moved by the GAN
+        for a, b in zip(
+            partial.get_layer(name).get_weights(),
+            shipped.get_layer(name).get_weights(),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(a, b)
+    wave = np.random.default_rng(0).normal(0, 0.1, 32000).astype(np.float32)
+    image, embedding = model.predict(wave)
+    assert image.shape == (64, 64, 3) and embedding.shape == (128,)

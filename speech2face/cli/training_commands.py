@@ -314,6 +314,15 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="run folder to write (or resume)")
     config = PretrainConfig
     config_option(p, "--preset", config, "preset", "voice encoder size", choices=["small", "paper"])
+    config_option(
+        p,
+        "--target",
+        config,
+        "target",
+        "speaker: a softmax over the speakers; ge2e: distil the pretrained GE2E speaker "
+        "encoder (regress each window's embedding)",
+        choices=["speaker", "ge2e"],
+    )
     config_option(p, "--steps", config, "steps", "training steps", type=int)
     config_option(p, "--batch-size", config, "batch_size", "windows per step", type=int)
     config_option(

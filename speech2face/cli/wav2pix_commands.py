@@ -154,11 +154,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     config_option(
         p,
+        "--speech-encoder",
+        c,
+        "speech_encoder",
+        "segan (the authors' encoder, trained) or ge2e (the frozen pretrained GE2E speaker "
+        "encoder + a trained Dense to the embedding; not in the paper)",
+    )
+    config_option(
+        p,
         "--embedding-gain",
         c,
         "embedding_gain",
         "constant the embedding is multiplied by at the generator's input (1: the paper; the "
-        "CPU demo uses 100, see the README)",
+        "CPU demo uses 100, see docs/wav2pix.md)",
         type=float,
     )
     config_option(

@@ -99,8 +99,6 @@ class Pool:
 
 
 def _fold_figures(pool: Pool, train, test, config, decoder, face_encoder) -> dict:
-    from speech2face.evaluation import attributes, retrieval
-    from speech2face.evaluation.decoder_quality import rendered_to_crops
     from speech2face.training.speaker_head import fit_head
 
     head = fit_head(
@@ -111,6 +109,15 @@ def _fold_figures(pool: Pool, train, test, config, decoder, face_encoder) -> dic
         config,
     )
     pred = head.predict(pool.embedding[test])
+    fit = head.predict(pool.embedding[train])
+    return _figures(pool, train, test, pred, fit, decoder, face_encoder)
+
+
+def _figures(pool: Pool, train, test, pred, fit_pred, decoder, face_encoder) -> dict:
+    """A fold's figures from the predicted features of its held-out and training segments."""
+    from speech2face.evaluation import attributes, retrieval
+    from speech2face.evaluation.decoder_quality import rendered_to_crops
+
     known = np.isin(pool.gender[train], ["M", "F"])
     judge = attributes.gender_classifier(pool.feature[train][known], pool.gender[train][known])
     threshold = attributes.best_threshold(pool.f0[train][known], pool.gender[train][known])
@@ -119,9 +126,7 @@ def _fold_figures(pool: Pool, train, test, config, decoder, face_encoder) -> dic
     truth = pool.gender[test]
     majority = max("MF", key=lambda g: np.sum(pool.gender[train] == g))
     r = retrieval.retrieval(pred, pool.feature[test], pool.identity[test], ks=(1,))
-    fit = retrieval.retrieval(
-        head.predict(pool.embedding[train]), pool.feature[train], pool.identity[train], ks=(1,)
-    )
+    fit = retrieval.retrieval(fit_pred, pool.feature[train], pool.identity[train], ks=(1,))
     return {
         "identities": int(len(set(pool.identity[test]))),
         "segments": int(test.sum()),
@@ -215,6 +220,101 @@ def crossval(
     (out / "crossval.json").write_text(json.dumps(result, indent=1))
     (out / "crossval.md").write_text("\n".join(table_lines(result)) + "\n")
     return result
+
+
+def fold_dataset(dataset, pool: Pool, held_out):
+    """A view of ``dataset`` whose ``train`` split is every identity but ``held_out`` (whose
+    segments form split ``held_out``); rows in the order of :class:`Pool`."""
+    import copy
+
+    fold = copy.copy(dataset)  # fresh file handles (Dataset.__getstate__)
+    rows = dataset.index(None)
+    fold._index = [
+        (s, r, "held_out" if pool.identity[k] in set(held_out) else "train")
+        for k, (s, r) in enumerate(rows)
+    ]
+    return fold
+
+
+def crossval_paper(
+    data: str | os.PathLike,
+    decoder_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    inits: dict,
+    *,
+    folds: int = 3,
+    repeats: int = 1,
+    steps: int = 300,
+    seed: int = 0,
+) -> dict:
+    """Cross-validate the paper route (the Table 1 CNN, dlib recipe) over identities.
+
+    Per fold, the CNN trains ``steps`` steps on the training folds (from each ``inits`` run
+    of `speech2face pretrain`, or from scratch for None) into ``out/<recipe>/fold<k>``;
+    the figures are those of :func:`crossval`. Pretraining runs must not have seen the
+    talking-face identities (pretrain on voice-only speakers: their voices are not in any
+    fold). Writes ``out/crossval_paper.json`` and ``.md``.
+
+    Args:
+        inits: {recipe name: pretrain run folder or None}.
+    """
+    from speech2face import faces, voices
+    from speech2face.dataset.reader import Dataset
+    from speech2face.dataset.shards import decode_audio
+    from speech2face.training.config import TrainConfig
+    from speech2face.training.voice import _load_decoder, train_voice_encoder
+
+    dataset = Dataset(data)
+    decoder = _load_decoder(Path(decoder_dir), dataset)
+    pool = Pool(dataset, voices.get("ge2e"))
+    face_encoder = faces.get_encoder("dlib")
+    waves = dataset.load(None, ("audio",))["audio"]
+    deals = [
+        f
+        for r in range(repeats)
+        for f in folds_by_identity(pool.identity, pool.gender, folds, seed + r)
+    ]
+    result = {
+        "folds": folds,
+        "repeats": repeats,
+        "identities": int(len(set(pool.identity))),
+        "segments": int(len(pool.identity)),
+        "voice_encoder": "paper",
+        "note": "the decoder saw the faces (not the voices) of the dataset's train split",
+        "recipes": {},
+    }
+    out = Path(out)
+    for name, init in inits.items():
+        rows = []
+        for k, held_out in enumerate(deals):
+            test = np.isin(pool.identity, held_out)
+            config = TrainConfig(steps=steps, checkpoint_every=steps, init=init, seed=seed)
+            model = train_voice_encoder(
+                fold_dataset(dataset, pool, held_out),
+                decoder_dir,
+                out / _slug(name) / f"fold{k}",
+                config,
+            )
+            pred = np.concatenate(
+                [
+                    np.asarray(model.predict_on_batch(decode_audio(waves[i : i + 16])))
+                    for i in range(0, len(waves), 16)
+                ]
+            )
+            rows.append(_figures(pool, ~test, test, pred[test], pred[~test], decoder, face_encoder))
+        result["recipes"][name] = {
+            "options": {"init": init},
+            "folds": rows,
+            "summary": _summary(rows),
+        }
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "crossval_paper.json").write_text(json.dumps(result, indent=1))
+    (out / "crossval_paper.md").write_text("\n".join(table_lines(result)) + "\n")
+    return result
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)[:40] or "recipe"
 
 
 COLUMNS = (

@@ -42,7 +42,7 @@ class DecoderConfig:
 #          the network's output back to face features, so the model still outputs features)
 #          and training.losses.StandardizedLoss: squared error + normalised distance in
 #          standard units. Why: on 128-D dlib descriptors the paper's loss settles on the
-#          mean face (README, "What changed for dlib features").
+#          mean face (docs/models.md, "The dlib recipe").
 RECIPES = ("auto", "paper", "dlib")
 COSINE_WEIGHT = 1.0  # dlib recipe: weight of the normalised distance in standard units
 
@@ -129,6 +129,7 @@ class PretrainConfig:
     """
 
     preset: str = "small"  # must match the preset `train --init` builds
+    target: str = "speaker"  # speaker: softmax over speakers; ge2e: regress the GE2E embedding
     steps: int = 400
     batch_size: int = 16
     learning_rate: float = 1e-3
@@ -156,6 +157,7 @@ class Wav2PixConfig:
     lr_g: float = 1e-4
     lr_encoder: float | None = None  # speech encoder and classifier; None: lr_g (the paper)
     embedding_gain: float = 1.0  # the generator's input gain (1: the paper; see Generator)
+    speech_encoder: str = "segan"  # segan (the authors') or a pretrained speaker encoder: ge2e
     balanced: bool = False  # draw identities uniformly (the paper: shuffled pairs)
     beta_1: float = 0.5
     beta_2: float = 0.999

@@ -22,7 +22,7 @@ Heads (``head``):
            scales that offset to the typical within-gender distance. Why: a plain ridge
            shrinks an unheard voice toward the mean of all training faces, a face between
            the genders that the decoder renders ambiguous; here it shrinks toward its own
-           gender's mean face (the cross-validated choice, README "Measured recipe choices").
+           gender's mean face (the cross-validated choice, docs/recipes.md).
     ridge  standardised embedding -> linear map, closed-form weighted ridge regression
            (``head_alpha``) onto the standardised targets; deterministic.
     mlp    standardised embedding -> Dense(head_hidden, ReLU) -> Dropout 0.5 -> Dense, Adam
@@ -290,15 +290,20 @@ def _finetune(model, dataset, config, scale, out: Path) -> int:
 
     from speech2face.dataset.reader import SegmentBatches
     from speech2face.training.losses import StandardizedLoss
-    from speech2face.training.voice import StepBatches
+    from speech2face.training.voice import StepBatches, balance_weights
 
-    batches = SegmentBatches(dataset, "train", config.batch_size, seed=config.seed)
+    weights = balance_weights(dataset, config.resolved_balance())
+    fields = ("audio", "feature") + (("identity",) if weights else ())
+    batches = SegmentBatches(dataset, "train", config.batch_size, fields=fields, seed=config.seed)
     steps = config.steps or max(1, math.ceil(config.epochs * len(batches)))
     for layer in model.layers:
         layer.trainable = layer.name not in ("head_input", "feature_scale")
+        if hasattr(layer, "layer"):  # TimeDistributed does not pass it to the wrapped model
+            layer.layer.trainable = layer.trainable
     loss = StandardizedLoss(*scale, cosine_weight=config.cosine_weight)
     model.compile(keras.optimizers.Adam(config.finetune_learning_rate), loss=loss)
-    model.fit(StepBatches(batches, 0, steps, config.readers), epochs=1, steps_per_epoch=steps)
+    feed = StepBatches(batches, 0, steps, config.readers, weights)
+    model.fit(feed, epochs=1, steps_per_epoch=steps)
     return steps
 
 

@@ -47,9 +47,18 @@ class StepBatches(keras.utils.PyDataset):
     reading ahead); any other item is read on the spot.
     """
 
-    def __init__(self, batches: SegmentBatches, start: int, total: int, readers: int = 2):
+    def __init__(
+        self,
+        batches: SegmentBatches,
+        start: int,
+        total: int,
+        readers: int = 2,
+        weights: dict | None = None,
+    ):
         super().__init__(workers=1, use_multiprocessing=False)
         self.batches = batches
+        self.weights = weights  # identity -> loss weight (``balance``); batches then hold
+        # "identity" and items are (waveform, feature, sample weight)
         self.start = start
         self.total = total
         self.error = None  # a UserError met reading a batch (a damaged shard), for fit
@@ -68,7 +77,25 @@ class StepBatches(keras.utils.PyDataset):
         except UserError as exc:  # TensorFlow wraps it in its own error; fit re-raises it
             self.error, self._stream = exc, None
             raise
-        return batch["audio"], batch["feature"].astype(np.float32)
+        if self.weights is None:
+            return batch["audio"], batch["feature"].astype(np.float32)
+        w = np.array([self.weights[str(i)] for i in batch["identity"]], np.float32)
+        return batch["audio"], batch["feature"].astype(np.float32), w
+
+
+def balance_weights(dataset: Dataset, balance: str) -> dict | None:
+    """identity -> loss weight that makes identities and/or genders of the train split count
+    equally (:func:`speech2face.training.speaker_head.sample_weights`); None for "none"."""
+    from speech2face.training.speaker_head import sample_weights
+
+    if balance == "none":
+        return None
+    train = dataset.load("train", ("identity", "gender"))
+    try:
+        w = sample_weights(train["identity"], train["gender"], balance)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return {str(i): float(v) for i, v in zip(train["identity"], w, strict=True)}
 
 
 def _frozen_layers(decoder, dataset: Dataset, config: TrainConfig):
@@ -186,7 +213,8 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     """Train (or resume) the voice encoder; write the Speech2Face bundle into ``out``.
 
     Args:
-        data: dataset folder. decoder_dir: a `train-decoder` run folder. out: bundle folder.
+        data: dataset folder (or an open :class:`Dataset`, e.g. a cross-validation fold's).
+        decoder_dir: a `train-decoder` run folder. out: bundle folder.
         config: options; ``config.recipe`` picks the loss and target scale. With
             ``config.hosts`` (JAX), every host runs this with the same arguments after
             ``KERAS_DISTRIBUTION_*`` are set (:func:`initialize_hosts`): each reads its share
@@ -208,17 +236,19 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     host, n_hosts = initialize_hosts() if config.hosts else (0, 1)
     if config.batch_size % n_hosts:
         raise UserError(f"batch size {config.batch_size} does not split between {n_hosts} hosts")
-    dataset = Dataset(data)
+    dataset = data if isinstance(data, Dataset) else Dataset(data)
     decoder = _load_decoder(decoder_dir, dataset)
     try:
         recipe = config.resolved_recipe(dataset.face_encoder)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     scale = target_statistics(dataset) if recipe == "dlib" else None
+    weights = balance_weights(dataset, config.resolved_balance())
     batches = SegmentBatches(
         dataset,
         "train",
         config.batch_size // n_hosts,
+        fields=("audio", "feature") + (("identity",) if weights else ()),
         seed=config.seed,
         augment=config.augment,
         process_index=host,
@@ -264,7 +294,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
     if done < n_epochs:
-        feed = StepBatches(batches, done * per_epoch, steps, config.readers)
+        feed = StepBatches(batches, done * per_epoch, steps, config.readers, weights)
         try:
             model.fit(
                 feed,
@@ -294,7 +324,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         decoder_dir / MEAN_FILE,
         face_encoder=dataset.face_encoder,
         feature_dim=dataset.feature_dim,
-        train={**asdict(config), "recipe": recipe},
+        train={**asdict(config), "recipe": recipe, "balance": config.resolved_balance()},
         steps=steps,
         dataset=dataset.root,
         decoder_run=decoder_dir,

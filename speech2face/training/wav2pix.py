@@ -574,7 +574,11 @@ def train_wav2pix(data, out, config: Wav2PixConfig | None = None) -> Path:
     keras.utils.set_random_seed(config.seed)
     with distribution_scope(config.num_gpu):
         models = build_wav2pix(
-            len(identities), config.image_size, config.preset, config.embedding_gain
+            len(identities),
+            config.image_size,
+            config.preset,
+            config.embedding_gain,
+            speech_encoder=config.speech_encoder,
         )
         trainer = GANTrainer(*models, config)
     done = trainer.restore(out / CHECKPOINT)
