@@ -27,6 +27,7 @@ VOICE = "voice_encoder"  # model stems: <stem>.json + <stem>.weights.h5
 DECODER = "face_decoder"
 MEAN_FILE = "mean_landmarks.npy"  # also the name inside a train-decoder run folder
 BUNDLE_FILE = "bundle.json"
+FORMAT = 1  # bundle.json's "format": written now, and the newest this release reads
 PARTS = tuple(f"{stem}{ext}" for stem in (VOICE, DECODER) for ext in (".json", ".weights.h5"))
 
 
@@ -77,6 +78,7 @@ def write_bundle(
     save_parts(face_decoder, out, DECODER)
     shutil.copy(mean_landmarks, out / MEAN_FILE)
     info = {
+        "format": FORMAT,
         "face_encoder": face_encoder,
         "feature_dim": feature_dim,
         "audio": audio.constants(),
@@ -100,7 +102,8 @@ def read_config(bundle: str | os.PathLike, verify: bool = True) -> dict:
         verify: compare every file with the size and sha256 that ``bundle.json`` records
             (bundles written before the records existed are checked for presence only).
     Raises:
-        UserError: the folder lacks ``bundle.json`` or a model file (names them).
+        UserError: the folder lacks ``bundle.json`` or a model file (names them), or its
+            ``format`` is newer than :data:`FORMAT`.
         DamagedFileError: ``bundle.json`` is not valid JSON, or a file differs from its
             record (truncated, altered, replaced); the message names it and what to do.
     """
@@ -115,6 +118,7 @@ def read_config(bundle: str | os.PathLike, verify: bool = True) -> dict:
         config = json.loads((bundle / BUNDLE_FILE).read_text())
         if not isinstance(config, dict):
             raise ValueError("not a JSON object")
+    integrity.check_format(bundle / BUNDLE_FILE, config, FORMAT, "bundle")
     if verify:
         integrity.check_all(bundle, config.get("files", {}), remedy(bundle), what="bundle file")
     return config

@@ -212,3 +212,23 @@ def check_recorded(folder: str | os.PathLike, info_file: str, remedy: str, what:
         info = json.loads(path.read_text())
         files = info.get("files", {}) if isinstance(info, dict) else {}
     check_all(folder, files, remedy, what=what)
+
+
+def check_format(path: str | os.PathLike, info: dict, reads: int, what: str) -> None:
+    """Refuse a written file of a format this release does not read.
+
+    Args:
+        path: the JSON file (named in the error). info: its parsed content; no
+            ``format`` key is format 1 (files written before formats were recorded).
+        reads: the newest format this release reads. what: e.g. "bundle", "Wav2Pix run".
+    Raises:
+        UserError: ``format`` is not an integer, or newer than ``reads``.
+    """
+    fmt = info.get("format", 1)
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise UserError(f"{path}: {what} format {fmt!r} is not a format number")
+    if fmt > reads:
+        raise UserError(
+            f"{path}: {what} format {fmt}, written by a newer speech2face; this release "
+            f"reads format {reads} and older: upgrade (pip install -U speech2face)"
+        )

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face.csvfiles import open_csv
 from speech2face.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def check_output_folder(out: str | os.PathLike, voices) -> Path:
     return out
 
 
-def _write_atomic(path: Path, write) -> None:
+def write_atomic(path: Path, write) -> None:
     """``write(tmp)`` then rename to ``path``; an OSError names ``path`` (not the tmp file)."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
@@ -117,7 +118,8 @@ def _write_atomic(path: Path, write) -> None:
         raise
 
 
-def _save_png(path: Path, image: np.ndarray, source: str, note: str) -> None:
+def save_png(path: Path, image: np.ndarray, source: str, note: str) -> None:
+    """Write a (S, S, 3) uint8 face as PNG atomically, with its source and note as text."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
@@ -125,7 +127,7 @@ def _save_png(path: Path, image: np.ndarray, source: str, note: str) -> None:
     info.add_text("speech2face:voice", source)
     if note:
         info.add_text("speech2face:note", note)
-    _write_atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", pnginfo=info))
+    write_atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", pnginfo=info))
 
 
 def _update_record(out: Path, rows: list[dict]) -> None:
@@ -134,7 +136,7 @@ def _update_record(out: Path, rows: list[dict]) -> None:
     merged: dict[str, dict] = {}
     if path.is_file():
         try:
-            with open(path, newline="") as f:
+            with open_csv(path) as f:
                 merged = {r["voice"]: r for r in csv.DictReader(f) if r.get("voice")}
         except (OSError, UnicodeDecodeError, csv.Error, KeyError) as exc:
             log.warning("%s is unreadable (%s); writing a new one", path, exc)
@@ -146,14 +148,15 @@ def _update_record(out: Path, rows: list[dict]) -> None:
             writer.writeheader()
             writer.writerows(merged[k] for k in sorted(merged))
 
-    _write_atomic(path, write)
+    write_atomic(path, write)
 
 
 def predict_files(model, voices, out: str | os.PathLike, save_features: bool = False) -> dict:
     """Predict one face per voice file into ``out`` (see the module doc for the names).
 
     Args:
-        model: a loaded :class:`speech2face.Speech2Face`.
+        model: a loaded :class:`speech2face.Speech2Face` or :class:`speech2face.Wav2Pix`
+            (anything with ``prediction(voice, progress=...)``).
         voices: audio or video files of any length (long ones go in batches of windows,
             with a progress bar on stderr).
         out: the output folder (created).
@@ -209,9 +212,9 @@ def predict_files(model, voices, out: str | os.PathLike, save_features: bool = F
         finally:
             if bar is not None:
                 bar.close()
-        _save_png(targets[0], pred.image, voice, pred.note)
+        save_png(targets[0], pred.image, voice, pred.note)
         if save_features:
-            _write_atomic(targets[1], lambda tmp, f=pred.feature: _save_npy(tmp, f))
+            write_atomic(targets[1], lambda tmp, f=pred.feature: save_npy(tmp, f))
         if pred.note:
             print(f"warning: {pred.note}", file=sys.stderr)
             result["warnings"].append(pred.note)
@@ -231,6 +234,7 @@ def predict_files(model, voices, out: str | os.PathLike, save_features: bool = F
     return result
 
 
-def _save_npy(path: Path, feature: np.ndarray) -> None:
+def save_npy(path: Path, feature: np.ndarray) -> None:
+    """Write an array as .npy at ``path`` exactly (np.save would add .npy to a tmp name)."""
     with open(path, "wb") as f:  # a file object: np.save would append .npy to the tmp name
         np.save(f, np.asarray(feature, np.float32), allow_pickle=False)

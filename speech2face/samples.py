@@ -18,6 +18,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from speech2face.csvfiles import open_csv
 from speech2face.dataset.shards import sha256
 from speech2face.errors import UserError
 
@@ -64,7 +65,7 @@ def local_samples(path: str | os.PathLike | None = None) -> Path:
 def registry_rows(manifest_csv: str | os.PathLike) -> list[dict]:
     """Registry rows built from a sample manifest.csv (source_repo/commit/path, sha256)."""
     rows = []
-    with open(manifest_csv, newline="") as f:
+    with open_csv(manifest_csv) as f:
         for row in csv.DictReader(f):
             source, repo = row.get("source_path", ""), row.get("source_repo", "")
             path, _, member = source.partition("::")
@@ -85,7 +86,7 @@ def registry_rows(manifest_csv: str | os.PathLike) -> list[dict]:
 
 def read_registry(path: str | os.PathLike = REGISTRY) -> list[dict]:
     """The rows of a registry CSV (see :func:`registry_rows`)."""
-    with open(path, newline="") as f:
+    with open_csv(path) as f:
         return list(csv.DictReader(f))
 
 

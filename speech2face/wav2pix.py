@@ -19,12 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face import audio
+from speech2face import audio, integrity
 from speech2face.errors import UserError
 
 RUN_FILE = "run.json"
+FORMAT = 1  # run.json's "format": written now, and the newest this release reads
 PARTS = ("speech_encoder", "generator", "speaker_classifier")
 BATCH = 64
+
+
+def remedy(run: str | os.PathLike) -> str:
+    """What to do about a damaged Wav2Pix run file (the end of the one-line error)."""
+    return (
+        f"re-run `speech2face wav2pix train` with `-o {run}` to export the run again (from "
+        "its checkpoint when it has one), or use another run"
+    )
 
 
 class Wav2Pix:
@@ -51,7 +60,10 @@ class Wav2Pix:
             stochastic: keep the generator's dropout on at inference, as the authors'
                 code did (a different face at every call); off by default.
         Raises:
-            UserError: the folder is not a finished Wav2Pix run.
+            UserError: the folder is not a finished Wav2Pix run, or one of a newer format.
+            DamagedFileError: ``run.json`` or a model file is damaged or foreign (checked
+                against the size and sha256 that ``run.json`` records, then loaded under
+                a guard that names the file and what to do).
         """
         import speech2face.models.wav2pix as w2p_models
         from speech2face.models import load_parts
@@ -64,8 +76,14 @@ class Wav2Pix:
                 f"{run}: not a finished Wav2Pix run (missing {', '.join(missing)}); "
                 "train one with `speech2face wav2pix train`"
             )
-        config = json.loads((run / RUN_FILE).read_text())
-        encoder, generator, classifier = (load_parts(run, p) for p in PARTS)
+        fix = remedy(run)
+        with integrity.reading(run / RUN_FILE, fix, "Wav2Pix run record"):
+            config = json.loads((run / RUN_FILE).read_text())
+            if not isinstance(config, dict):
+                raise ValueError("not a JSON object")
+        integrity.check_format(run / RUN_FILE, config, FORMAT, "Wav2Pix run")
+        integrity.check_all(run, config.get("files", {}), fix, what="Wav2Pix run file")
+        encoder, generator, classifier = (load_parts(run, p, fix) for p in PARTS)
         for layer in generator.layers:
             if isinstance(layer, w2p_models.NoiseDropout):
                 layer.at_inference = stochastic
@@ -97,6 +115,37 @@ class Wav2Pix:
         logits = np.asarray(self.classifier(np.asarray(embeddings, np.float32), training=False))
         z = np.exp(logits - logits.max(-1, keepdims=True))
         return z / z.sum(-1, keepdims=True)
+
+    def prediction(self, speech, progress=None, name: str | None = None):
+        """One face from a path or a 16 kHz waveform, with what the input was like: the
+        :class:`speech2face.inference.Prediction` that `predict` writes to files
+        (:func:`speech2face.predict_files.predict_files`); ``feature`` is the mean
+        128-D speech embedding (not a face feature).
+
+        Args:
+            progress: ``progress(windows done, windows in all)``, called once at the end.
+            name: how a warning names the input (default: the path, or "the waveform").
+        Raises:
+            AudioError: the file cannot give a waveform.
+        """
+        from speech2face.inference import SILENCE_RMS, Prediction, silence_note
+
+        is_path = isinstance(speech, str | os.PathLike)
+        wave = audio.load_audio(speech) if is_path else np.asarray(speech, np.float32)
+        name = name or (str(speech) if is_path else "the waveform")
+        windows = self.windows(wave)
+        mean = self.embed(windows).mean(0, keepdims=True)
+        if progress is not None:
+            progress(len(windows), len(windows))
+        fraction = audio.speech_fraction(wave, SILENCE_RMS)
+        return Prediction(
+            self.generate(mean)[0],
+            mean[0],
+            wave.size / audio.SAMPLE_RATE,
+            len(windows),
+            fraction,
+            silence_note(name, fraction),
+        )
 
     def predict(self, speech, per_window: bool = False):
         """Faces from a path (any audio or video file) or a 16 kHz float waveform.

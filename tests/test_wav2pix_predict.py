@@ -67,6 +67,25 @@ def test_predict_cli_and_api(run, data_dir, tmp_path, capsys):
     assert not np.array_equal(noisy.predict(wave)[0], noisy.predict(wave)[0])
 
 
+def test_predict_gives_unique_names_and_a_record(run, data_dir, tmp_path):
+    """a/x.flac and b/x.flac do not overwrite each other; predictions.csv lists both."""
+    import csv
+    import shutil
+
+    source = data_dir / "speech/libri_1088/1088-129236-0000.flac"
+    for folder in ("a", "b"):  # copies: the same file under two names is predicted once
+        (tmp_path / folder).mkdir()
+        shutil.copy(source, tmp_path / folder / "x.flac")
+    out = tmp_path / "faces"
+    voices = [str(tmp_path / "a" / "x.flac"), str(tmp_path / "b" / "x.flac")]
+    assert main(["wav2pix", "predict", *voices, "-o", str(out), "--model", str(run)]) == 0
+    assert sorted(p.name for p in out.glob("*.png")) == ["a__x.png", "b__x.png"]
+    with open(out / "predictions.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["face"] for r in rows) == ["a__x.png", "b__x.png"]
+    assert all(int(r["windows"]) == 9 for r in rows)  # 9.8 s of 1 s windows
+
+
 def test_serve_predictor(run, data_dir):
     from speech2face import audio
     from speech2face.serve import wav2pix_predictor

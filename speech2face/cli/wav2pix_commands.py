@@ -36,34 +36,41 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    import numpy as np
-    from PIL import Image
-
     from speech2face import api
-    from speech2face.errors import UserError
+    from speech2face.predict_files import check_output_folder, predict_files
 
+    check_output_folder(args.output, args.speech)  # before the model loads
     model = api.load_wav2pix(args.model, stochastic=args.stochastic)
+    if args.per_window:
+        return _predict_per_window(model, args)
+    result = predict_files(model, args.speech, args.output, save_features=args.save_embeddings)
+    done, skipped = len(result["written"]), len(result["skipped"])
+    print(f"{done} of {done + skipped} recordings -> faces in {args.output}")
+    return 1 if skipped else 0
+
+
+def _predict_per_window(model, args) -> int:
+    """``--per-window``: NAME_NNN.png per 1 s window, NAME unique as `predict` makes it."""
+    from speech2face.errors import UserError
+    from speech2face.predict_files import output_names, save_npy, save_png, write_atomic
+
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    names = output_names(args.speech)
     failed = 0
     for speech in args.speech:
         try:
-            images, embeddings = model.predict(speech, per_window=args.per_window)
+            images, embeddings = model.predict(speech, per_window=True)
         except UserError as exc:
             print(f"skipped: {exc}", file=sys.stderr)
             failed += 1
             continue
-        stem = Path(speech).stem
-        if args.per_window:
-            for i, image in enumerate(images):
-                Image.fromarray(image).save(out / f"{stem}_{i:03d}.png")
-            written = f"{len(images)} faces {stem}_NNN.png"
-        else:
-            Image.fromarray(images).save(out / f"{stem}.png")
-            written = f"{stem}.png"
+        stem = names[Path(speech).resolve()]
+        for i, image in enumerate(images):
+            save_png(out / f"{stem}_{i:03d}.png", image, str(speech), "")
         if args.save_embeddings:
-            np.save(out / f"{stem}.npy", embeddings)
-        print(f"{speech} -> {out / written}")
+            write_atomic(out / f"{stem}.npy", lambda tmp, e=embeddings: save_npy(tmp, e))
+        print(f"{speech} -> {out / stem}_NNN.png ({len(images)} faces)")
     print(f"{len(args.speech) - failed} of {len(args.speech)} recordings -> faces in {out}")
     return 1 if failed else 0
 
@@ -218,7 +225,10 @@ def register(sub) -> None:
         "predict",
         help="faces from speech recordings (1 s windows)",
         description="Any audio or video file: one face from the average embedding of its 1 s "
-        "windows, or one face per window (--per-window).",
+        "windows, or one face per window (--per-window). Faces are named as `speech2face "
+        "predict` names them (the file stem, with its parent folder added when stems "
+        "collide), written atomically, and OUTPUT/predictions.csv lists every recording with "
+        "its face and notes (a silent one gets a warning).",
     )
     p.add_argument("speech", nargs="+", metavar="SPEECH", help="audio or video files")
     p.add_argument("-o", "--output", required=True, help="folder for the PNG faces")

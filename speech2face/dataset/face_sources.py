@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import faces, video
+from speech2face.csvfiles import open_csv
 from speech2face.dataset.sources import MEDIA_SUFFIXES, split_of
 from speech2face.dataset.sources.folder import inside
 from speech2face.errors import UserError
@@ -36,7 +37,7 @@ def list_face_files(path: str | os.PathLike) -> list[tuple[Path, str, str]]:
     path = Path(path)
     items = []
     if path.suffix.lower() == ".csv" and path.is_file():
-        with open(path, newline="") as f:
+        with open_csv(path) as f:
             for row in csv.DictReader(f):
                 if row.get("kind") in KINDS:
                     file = inside(path.parent, row["path"])

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face import integrity
 from speech2face.dataset.pairs import MANIFEST, WINDOW, preprocess
 from speech2face.errors import UserError
 
@@ -45,10 +46,17 @@ def to_uint8(images) -> np.ndarray:
 class PairDataset:
     """A folder written by ``speech2face wav2pix prepare``.
 
+    The same guarantees as the Speech2Face :class:`~speech2face.dataset.reader.Dataset`:
+    every shard path recorded in ``pairs.json`` must stay inside the folder, its size is
+    checked when the folder opens and its sha256 before it is first read, and a shard that
+    fails while being read names itself and what to do.
+
     Attributes:
         root (Path), manifest (dict, the parsed ``pairs.json``), shards (list of Path).
     Raises:
         UserError: no ``pairs.json`` in the folder, or a listed shard is missing.
+        DamagedFileError: ``pairs.json`` is unreadable or names a file outside the folder,
+            or a shard differs from its record.
     """
 
     def __init__(self, root: str | os.PathLike):
@@ -59,12 +67,19 @@ class PairDataset:
                 f"{self.root}: not a Wav2Pix pair dataset (no {MANIFEST}); "
                 "build one with `speech2face wav2pix prepare`"
             )
-        self.manifest = json.loads(path.read_text())
-        self.shards = [self.root / s["file"] for s in self.manifest["shards"]]
+        self.remedy = (
+            f"re-run `speech2face wav2pix prepare` with `-o {self.root}` (same source and "
+            "options) to rebuild it"
+        )
+        with integrity.reading(path, self.remedy, "pair dataset manifest"):
+            self.manifest = json.loads(path.read_text())
+            self.shards = [integrity.inside(self.root, s["file"]) for s in self.manifest["shards"]]
+            self.image_size = int(self.manifest["config"]["image_size"])
         for shard in self.shards:
             if not shard.is_file():
                 raise UserError(f"{shard}: shard listed in {path} is missing")
-        self.image_size = int(self.manifest["config"]["image_size"])
+        for shard, rec in zip(self.shards, self.manifest["shards"], strict=True):
+            integrity.check(shard, rec, self.remedy, what="pairs shard", full=False)
 
     def identities(self, split: str | None = None) -> list[str]:
         """Sorted identity names having pairs in ``split`` (all when None)."""
@@ -88,8 +103,9 @@ class PairDataset:
         parts = {k: [] for k in ("face", "identity", "clip", "gender", "split", "time")}
         pair_face, audio_rows, starts = [], [], []
         n_faces = 0
-        for shard in self.shards:
-            with h5py.File(shard, "r") as f:
+        for shard, rec in zip(self.shards, self.manifest["shards"], strict=True):
+            integrity.check(shard, rec, self.remedy, what="pairs shard")  # sha256, once
+            with integrity.reading(shard, self.remedy, "pairs shard"), h5py.File(shard, "r") as f:
                 split_of = np.array([x.decode() for x in f["face_split"][:]], object)
                 keep = np.flatnonzero(split_of == split) if split else np.arange(len(split_of))
                 if not len(keep):

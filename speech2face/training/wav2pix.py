@@ -658,7 +658,10 @@ def train_wav2pix(data, out, config: Wav2PixConfig | None = None) -> Path:
     copies = inference_copies(trainer)
     for name, model in copies.items():
         save_parts(model, out, name)
+    from speech2face.wav2pix import FORMAT
+
     info = {
+        "format": FORMAT,
         "system": "wav2pix",
         "identities": identities,
         "image_size": config.image_size,
@@ -669,6 +672,9 @@ def train_wav2pix(data, out, config: Wav2PixConfig | None = None) -> Path:
         "steps": total,
         "dataset": str(dataset.root.resolve()),
         "protocol": dataset.manifest.get("protocol", ""),
+        "files": integrity.records(
+            out, [f"{name}{ext}" for name in copies for ext in (".json", ".weights.h5")]
+        ),
     }
     tmp = out / (RUN_FILE + ".tmp")
     tmp.write_text(json.dumps(info, indent=1))

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from speech2face.csvfiles import open_csv
 from speech2face.dataset.sources import TEST_FRACTION, YOUTUBE_URL, Clip, split_of
 from speech2face.errors import UserError
 
@@ -81,7 +82,7 @@ def read_csv(
     if not path.is_file():
         raise UserError(f"{path}: AVSpeech CSV not found")
     rows, bad = [], []
-    with open(path, newline="") as f:
+    with open_csv(path) as f:
         reader = csv.reader(f)
         try:
             for index, fields in enumerate(reader):

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from speech2face.audio import find_sidecar
+from speech2face.csvfiles import open_csv
 from speech2face.dataset.sources import MEDIA_SUFFIXES, TEST_FRACTION, Clip, split_of
 from speech2face.errors import UserError
 
@@ -98,7 +99,7 @@ def manifest_rows(
     csv_path = Path(csv_path)
     root = csv_path.parent
     clips, rejected = [], []
-    with open(csv_path, newline="") as f:
+    with open_csv(csv_path) as f:
         reader = csv.DictReader(f)
         try:
             missing = {"path", "identity"} - set(reader.fieldnames or [])

@@ -13,6 +13,7 @@ import logging
 import os
 from pathlib import Path
 
+from speech2face.csvfiles import open_csv
 from speech2face.dataset.sources import MEDIA_SUFFIXES
 from speech2face.dataset.sources.folder import inside
 from speech2face.errors import UserError
@@ -41,7 +42,7 @@ def speech_files(
     path = Path(path)
     items = []
     if path.suffix.lower() == ".csv" and path.is_file():
-        with open(path, newline="") as f:
+        with open_csv(path) as f:
             reader = csv.DictReader(f)
             missing = {"path", "kind", "identity"} - set(reader.fieldnames or [])
             if missing:

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from speech2face.csvfiles import open_csv
 from speech2face.dataset.sources import Clip, split_of
 from speech2face.errors import UserError
 
@@ -63,7 +64,7 @@ def read_channels(path: str | os.PathLike) -> tuple[list[Channel], list[tuple[in
     if not path.is_file():
         raise UserError(f"{path}: channel CSV not found")
     channels, bad = [], []
-    with open(path, newline="") as f:
+    with open_csv(path) as f:
         reader = csv.DictReader(f, skipinitialspace=True)
         fields = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in COLUMNS if c not in fields]
