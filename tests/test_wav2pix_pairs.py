@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speech2face import audio
+from speech2face import audio, integrity
 from speech2face.dataset import pairs
 from speech2face.dataset.pair_reader import PairBatches, PairDataset
 from speech2face.dataset.shards import encode_audio
 from speech2face.dataset.sources import Clip
 from speech2face.dataset.splits import apply_split_mode
+from speech2face.errors import UserError
 
 pytestmark = pytest.mark.slow
 
@@ -103,11 +104,13 @@ def test_rebuild_identical_and_resume(data_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(pairs, "_build_shard", lambda p, g, c: built.append(p) or real(p, g, c))
     second = pairs.build_pairs(clips, tmp_path / "b", config, clips_per_shard=1)
     assert len(built) == len(clips) - 1
-    assert [s["sha256"] for s in first["shards"]] != [] and second["counts"] == first["counts"]
+    assert len(first["shards"]) == len(clips) and second["counts"] == first["counts"]
+    for shard in second["shards"]:  # every shard recorded with the sha256 of its bytes
+        assert shard["sha256"] == integrity.sha256(tmp_path / "b" / shard["file"])
     a, b = PairDataset(tmp_path / "a").load(), PairDataset(tmp_path / "b").load()
     for k in ("face", "audio", "audio_start", "pair_face"):
         np.testing.assert_array_equal(a[k], b[k])
-    with pytest.raises(Exception, match="other pair options"):
+    with pytest.raises(UserError, match="other pair options"):
         pairs.build_pairs(
             clips, tmp_path / "b", pairs.PairConfig(image_size=128), clips_per_shard=1
         )

@@ -138,7 +138,9 @@ def test_evaluate_beside_speech2face(run, wav2pix_pairs, tmp_path, capsys):
     argv += ["-o", str(report), "--max-pairs", "4", "--speech2face-report", str(tmp_path / "s2f")]
     assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "Speech2Face on the same protocol (test_seen: protocol of test_seen)" in printed
+    block_lines = printed[printed.index("Speech2Face on the same protocol") :].splitlines()
+    recall_line = next(line for line in block_lines if "identity recall@1" in line)
+    assert "0.417" in recall_line and "chance 0.333" in recall_line  # the report's figures
     metrics = json.loads((report / "metrics.json").read_text())
     block = metrics["speech2face"]
     given = s2f["test_seen"]["retrieval"]

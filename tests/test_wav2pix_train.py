@@ -87,11 +87,25 @@ def test_kill_and_resume_exact(wav2pix_pairs, tmp_path):
     whole = tmp_path / "whole"
     hist = (whole / "history.csv").read_text().splitlines()
     assert len(hist) == 4 and hist[0].startswith("step,epoch,d_loss,g_loss")
-    assert (out / "history.csv").read_text().splitlines()[1:] != []
+    # the resumed run logged the same steps and losses (all but the speed column)
+    resumed = (out / "history.csv").read_text().splitlines()
+    assert [r.split(",")[:-1] for r in resumed] == [r.split(",")[:-1] for r in hist]
     info = json.loads((whole / "run.json").read_text())
     assert info["identities"] == wav2pix_pairs.identities("train") and info["image_size"] == 64
-    assert sorted(p.name for p in (whole / "grids").iterdir())  # a grid per epoch
+    step, epoch = hist[1].split(",")[:2]  # the first checkpoint row: step 2
+    per_epoch = round(int(step) / float(epoch))
+    from speech2face.training.wav2pix import grid_name
+
+    expected = {grid_name(s, per_epoch) for s in range(1, 7) if s % per_epoch == 0 or s == 6}
+    assert {p.name for p in (whole / "grids").iterdir()} == expected  # one per epoch + last
     assert (whole / "logs").is_dir()
+
+
+def test_final_grid_never_overwrites_the_last_epochs():
+    from speech2face.training.wav2pix import grid_name
+
+    assert grid_name(8, 4) == "epoch_002.png"
+    assert grid_name(7, 4) == "step_000007.png" != grid_name(4, 4) == "epoch_001.png"
 
 
 @pytest.mark.slow

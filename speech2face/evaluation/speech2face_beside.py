@@ -132,6 +132,11 @@ def speech2face_block(report: str | os.PathLike, split: str, identities: list[st
     if g.get("decoded_face_from_voice") is not None:
         keys = ("decoded_face_from_voice", "majority_baseline", "voice_pitch_baseline", "n")
         gender = {k: g.get(k) for k in keys}
+        balanced = g.get("balanced") or {}
+        if balanced.get("decoded_face_from_voice") is not None:  # reports since issue 19
+            gender["balanced"] = {
+                k: balanced.get(k) for k in ("decoded_face_from_voice", "voice_pitch_baseline")
+            }
     return {
         "source": str(path.resolve()),
         "split": protocol,
@@ -173,7 +178,17 @@ def comparison_rows(metrics: dict) -> list[tuple[str, str, str]]:
             )
         )
     g = s["gender"]
-    if g:
+    if g and g.get("balanced"):
+        b = g["balanced"]
+        rows.append(
+            (
+                f"Speech2Face: gender of the face decoded from the voice, balanced (n={g['n']})",
+                _num(b["decoded_face_from_voice"]),
+                f"chance 0.500, voice pitch {_num(b['voice_pitch_baseline'])}, majority rate "
+                f"{_num(g['majority_baseline'])}",
+            )
+        )
+    elif g:
         rows.append(
             (
                 f"Speech2Face: gender of the face decoded from the voice (n={g['n']})",

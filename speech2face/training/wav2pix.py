@@ -30,7 +30,8 @@ killed run resumed from its last checkpoint ends with the weights of an uninterr
 
 Run folder: ``checkpoint/``, ``history.csv`` (one row per checkpoint interval),
 ``logs/`` (TensorBoard, when TensorFlow is importable), ``grids/epoch_NNN.png`` (faces
-generated from training and held-out speech beside the true faces, once per epoch), and
+generated from training and held-out speech beside the true faces, once per epoch, and
+``grids/step_NNNNNN.png`` at a last step that ends no epoch), and
 at the end the exported models (``<part>.json`` + ``<part>.weights.h5``, spectral norm baked
 in) with ``run.json``, which :class:`speech2face.wav2pix.Wav2Pix` loads.
 
@@ -538,6 +539,15 @@ def generated_beside_real(models: dict, data: dict, rows: np.ndarray, image_size
     return real, fake, data["identity"][data["pair_face"][rows]]
 
 
+def grid_name(step: int, steps_per_epoch: int) -> str:
+    """The picture grid's file name after ``step``: ``epoch_NNN.png`` at the end of an
+    epoch, else ``step_NNNNNN.png`` (the last step of a run that ends mid-epoch), so the
+    final grid never overwrites the last epoch's."""
+    if step % steps_per_epoch == 0:
+        return f"epoch_{step // steps_per_epoch:03d}.png"
+    return f"step_{step:06d}.png"
+
+
 def train_wav2pix(data, out, config: Wav2PixConfig | None = None) -> Path:
     """Train (or resume) Wav2Pix on a pair dataset's training split.
 
@@ -608,7 +618,7 @@ def train_wav2pix(data, out, config: Wav2PixConfig | None = None) -> Path:
             columns[f"{split} real"], columns[f"{split} speech"] = real, fake
         title = f"step {step}: real faces and faces generated from their speech"
         picture = tile_faces(columns, list(ids), title)
-        path = out / "grids" / f"epoch_{step // batches.steps_per_epoch:03d}.png"
+        path = out / "grids" / grid_name(step, batches.steps_per_epoch)
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(picture).save(path)
         board.image(step, "faces", picture)
