@@ -190,6 +190,7 @@ def evaluate(
     output: str | os.PathLike,
     *,
     split: str | None = None,
+    gallery_size: int = 100,
 ) -> dict:
     """Run every evaluation protocol of a bundle on the held-out splits of a dataset.
 
@@ -198,8 +199,11 @@ def evaluate(
     ``split_mode="both"`` or ``"seen"``). On each: retrieval recall@1/2/5/10 (two galleries,
     three distances, chance K/N), feature similarity and spread, gender agreement beside
     the voice-pitch baseline and the majority rate (dlib features), craniofacial
-    correlations and the landmark-detection ratio. Beside them, the fit on the training
-    split (recall@1 of its own segments; a collapse to one face is flagged).
+    correlations and the landmark-detection ratio; and the figures to put beside the
+    literature: SF2F retrieval in disjoint galleries of ``gallery_size`` identities, 1:2
+    and N-way voice-face matching (all pairs and gender-matched), and a 95 % bootstrap
+    interval over identities for every rate. Beside them, the fit on the training split
+    (recall@1 of its own segments; a collapse to one face is flagged).
 
     Args:
         data: a dataset folder. model: a bundle folder from :func:`train`.
@@ -207,6 +211,8 @@ def evaluate(
             ``recall_<split>.png``, ``index.html``.
         split: one split only (``test``, ``test_seen`` or ``train``); None: every
             held-out split.
+        gallery_size: identities per SF2F gallery (SF2F and the paper's Table 3: 100; with
+            fewer test identities, one gallery of all of them, said in the metrics).
     Returns:
         {"face_encoder", "recipe", "fit", "protocols": {split: metrics}} (the content of
         ``output/metrics.json``); :func:`speech2face.evaluation.summary.summary_lines`
@@ -217,7 +223,7 @@ def evaluate(
     """
     from speech2face.evaluation.evaluate import evaluate as run
 
-    return run(data, model, output, split)
+    return run(data, model, output, split, gallery_size)
 
 
 def load_model(bundle: str | os.PathLike) -> Speech2Face:

@@ -24,7 +24,9 @@ def _cmd_evaluate(args) -> int:
     from speech2face import api
     from speech2face.evaluation.summary import summary_lines
 
-    metrics = api.evaluate(args.data, args.model, args.output, split=args.split)
+    metrics = api.evaluate(
+        args.data, args.model, args.output, split=args.split, gallery_size=args.gallery_size
+    )
     print("\n".join(summary_lines(metrics)))
     print(f"report: {Path(args.output) / 'index.html'}")
     return 0
@@ -133,6 +135,13 @@ def register(sub) -> None:
         "--split",
         default=None,
         help="one split only (test, test_seen or train); default: every held-out split",
+    )
+    p.add_argument(
+        "--gallery-size",
+        type=int,
+        default=100,
+        help="identities per SF2F retrieval gallery (SF2F: 100; fewer test identities: one "
+        "gallery of all of them) (default: %(default)s)",
     )
     p.set_defaults(func=_cmd_evaluate)
 

@@ -23,6 +23,7 @@ from speech2face.dataset.shards import decode_audio
 from speech2face.errors import UserError
 from speech2face.evaluation import attributes, craniofacial, retrieval
 from speech2face.evaluation.decoder_quality import rendered_to_crops
+from speech2face.evaluation.literature import GALLERY_SIZE, literature_figures
 
 BATCH = 16
 
@@ -74,13 +75,30 @@ class GenderJudge:
         self.threshold = attributes.best_threshold(f0, train["gender"][keep])
         self.encoder = encoder
 
-    def agreement(self, split_data: dict, pred, from_voice, from_face) -> dict:
+    def answers(self, split_data: dict, pred, from_voice, from_face) -> dict:
+        """Each route's (N,) "M"/"F" answers: the faces decoded from the voice and from the
+        true feature (described by dlib), the predicted and the true feature, and pitch."""
+
+        def of_faces(images):
+            return self.classifier.predict(self.encoder.encode(rendered_to_crops(images)))
+
+        f0 = np.array([attributes.median_f0(w) for w in decode_audio(split_data["audio"])])
+        return {
+            "decoded_face_from_voice": of_faces(from_voice),
+            "predicted_feature": self.classifier.predict(pred),
+            "decoded_face_from_true_feature": of_faces(from_face),
+            "true_face_feature": self.classifier.predict(split_data["feature"]),
+            "voice_pitch_baseline": attributes.pitch_gender(f0, self.threshold),
+        }
+
+    def agreement(self, split_data: dict, pred, from_voice, from_face, routes=None) -> dict:
         """Gender agreement with the truth of every route, beside the two baselines.
 
         Args:
             split_data: the split's segments ("gender", "audio", "feature").
             pred: (N, dim) predicted features. from_voice, from_face: (N, S, S, 3) faces
                 rendered from the predicted and from the true features.
+            routes: :meth:`answers`, when computed already.
         """
         from speech2face.evaluation.crossval import balanced_accuracy
 
@@ -92,17 +110,7 @@ class GenderJudge:
                 return None
             return float(np.mean(np.asarray(labels)[known] == truth[known]))
 
-        def of_faces(images):
-            return self.classifier.predict(self.encoder.encode(rendered_to_crops(images)))
-
-        f0 = np.array([attributes.median_f0(w) for w in decode_audio(split_data["audio"])])
-        routes = {
-            "decoded_face_from_voice": of_faces(from_voice),
-            "predicted_feature": self.classifier.predict(pred),
-            "decoded_face_from_true_feature": of_faces(from_face),
-            "true_face_feature": self.classifier.predict(split_data["feature"]),
-            "voice_pitch_baseline": attributes.pitch_gender(f0, self.threshold),
-        }
+        routes = routes or self.answers(split_data, pred, from_voice, from_face)
         return {
             "n": int(known.sum()),
             "segments_by_gender": {g: int(np.sum(truth == g)) for g in ("M", "F")},
@@ -155,8 +163,18 @@ def fit_figures(model, dataset: Dataset, limit: int = FIT_SEGMENTS, seed: int = 
     }
 
 
-def evaluate_split(model, dataset: Dataset, split: str, judge: GenderJudge | None):
+# gender routes whose balanced accuracy gets a bootstrap interval
+INTERVAL_ROUTES = ("decoded_face_from_voice", "predicted_feature", "voice_pitch_baseline")
+
+
+def evaluate_split(
+    model, dataset: Dataset, split: str, judge: GenderJudge | None, gallery_size: int = 100
+):
     """Every protocol on one split. Returns (metrics, segments, faces from voice, from face).
+
+    Beside today's figures, "literature": SF2F retrieval in galleries of ``gallery_size``
+    identities, 1:2 voice-face matching and 95 % bootstrap intervals over identities
+    (:func:`speech2face.evaluation.literature.literature_figures`).
 
     Raises:
         UserError: the split has no segments.
@@ -188,8 +206,18 @@ def evaluate_split(model, dataset: Dataset, split: str, judge: GenderJudge | Non
             "from_true_feature": landmark_detection_ratio(from_face["image"]),
         },
     }
+    routes = None
     if judge is not None:
-        metrics["gender"] = judge.agreement(seg, pred, from_voice["image"], from_face["image"])
+        routes = judge.answers(seg, pred, from_voice["image"], from_face["image"])
+        metrics["gender"] = judge.agreement(seg, pred, None, None, routes)
+    metrics["literature"] = literature_figures(
+        pred,
+        seg["feature"],
+        seg["identity"],
+        seg["gender"],
+        {k: routes[k] for k in INTERVAL_ROUTES} if routes else None,
+        gallery_size=gallery_size,
+    )
     return metrics, seg, from_voice["image"], from_face["image"]
 
 
@@ -205,6 +233,7 @@ def evaluate(
     bundle: str | os.PathLike,
     out: str | os.PathLike,
     split: str | None = None,
+    gallery_size: int = GALLERY_SIZE,
 ) -> dict:
     """Evaluate a bundle; write ``metrics.json``, pictures and ``index.html`` into ``out``.
 
@@ -212,6 +241,7 @@ def evaluate(
         data: dataset folder. bundle: bundle folder. out: report folder.
         split: one split (``test``, ``test_seen``, ``train``), or None for every held-out
             split of the dataset (one protocol each).
+        gallery_size: identities per SF2F retrieval gallery (SF2F: 100).
     Returns:
         {"face_encoder", "protocols": {split: metrics}, "fit": :func:`fit_figures`}, also
         in ``out/metrics.json``.
@@ -241,7 +271,9 @@ def evaluate(
         "protocols": {},
     }
     for name in splits:
-        result, seg, from_voice, from_face = evaluate_split(model, dataset, name, judge)
+        result, seg, from_voice, from_face = evaluate_split(
+            model, dataset, name, judge, gallery_size
+        )
         metrics["protocols"][name] = result
         report.write_pictures(out, result, seg, from_voice, from_face)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))

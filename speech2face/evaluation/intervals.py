@@ -143,3 +143,52 @@ def paired_difference_interval(
     _check(n_boot, level, statistic)
     (sa, sb), counts = _per_identity([values_a, values_b], identities)
     return _interval(sa - sb, counts, n_boot, seed, level, statistic)
+
+
+def balanced_accuracy_interval(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    identities: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict | None:
+    """Interval of the balanced gender accuracy (the mean of the per-gender recalls),
+    resampling identities as :func:`bootstrap_interval` does (the same draws).
+
+    Args:
+        truth, predicted: (M,) "M"/"F" labels (others are left out). identities: (M,).
+    Returns:
+        the keys of :func:`bootstrap_interval`, or None when the probes hold one gender only
+        (the figure needs both). A resample that lacks a gender scores that sample's other
+        recall alone.
+    """
+    truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
+    known = np.isin(truth, ["M", "F"])
+    if len(set(truth[known])) < 2:
+        return None
+    correct = (truth == predicted).astype(float)
+    columns = [np.where(truth == g, correct, 0.0) for g in "MF"]
+    columns += [(truth == g).astype(float) for g in "MF"]
+    ids = np.asarray(identities)[known]
+    (hit_m, hit_f, n_m, n_f), counts = _per_identity([c[known] for c in columns], ids)
+
+    def stat(w):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.stack([(w @ hit_m) / (w @ n_m), (w @ hit_f) / (w @ n_f)])
+        return np.nanmean(r, axis=0)
+
+    _check(n_boot, level, "mean")
+    stats = stat(_draw(len(counts), int(n_boot), seed))
+    tail = (1 - level) / 2
+    low, high = np.quantile(stats, [tail, 1 - tail])
+    return {
+        "value": float(stat(np.ones(len(counts)))),
+        "low": float(low),
+        "high": float(high),
+        "n_identities": len(counts),
+        "n_segments": int(counts.sum()),
+        "n_boot": int(n_boot),
+        "level": level,
+        "seed": seed,
+    }

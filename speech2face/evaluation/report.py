@@ -235,11 +235,67 @@ def _protocol_html(m: dict) -> str:
 <h3>Retrieval (Speech2Face §4.1)</h3><table><tr><th>gallery</th><th>distance</th>{ks}</tr>
 {"".join(rows)}</table><img src="recall_{split}.png" style="max-width:100%">
 <h3>Feature similarity (predicted vs true)</h3><table><tr><th></th><th>mean</th><th>std</th></tr>
-{sim}</table>{gender}
+{sim}</table>{gender}{_literature_html(m)}
 <h3>Craniofacial measures (Table 2): Pearson r, voice-decoded vs face-decoded</h3>
 <table><tr><th>measure</th><th>r</th><th>p</th></tr>{cran}</table>
 <h3>Landmark-detection ratio (Wav2Pix)</h3><p>faces decoded from voice:
 {ldr["from_voice"]:.3f}; from the true feature: {ldr["from_true_feature"]:.3f}</p>"""
+
+
+INTERVAL_NAMES = {
+    "identity_recall1": "identity recall@1 (one gallery of all identities)",
+    "segment_recall1": "segment recall@1",
+    "sf2f_recall1": "SF2F recall@1",
+    "sf2f_recall5": "SF2F recall@5",
+    "sf2f_recall10": "SF2F recall@10",
+    "matching": "1:2 voice-face matching (mean share of pairs won per voice)",
+    "matching_gender_matched": "1:2 matching, gender-matched pairs",
+    "gender_decoded_face_from_voice": "gender, face decoded from voice (balanced)",
+    "gender_predicted_feature": "gender, predicted feature (balanced)",
+    "gender_voice_pitch_baseline": "gender, voice-pitch baseline (balanced)",
+}
+
+
+def _chance(key: str, lit: dict) -> str:
+    sf = lit["sf2f"]
+    if key.startswith("sf2f_recall"):
+        k = key.removeprefix("sf2f_recall")
+        return f"{(sf['chance'].get(k) or sf['chance'].get(int(k))):.3f}"
+    if key.startswith(("matching", "gender")):
+        return "0.500"
+    return ""
+
+
+def _literature_html(m: dict) -> str:
+    """SF2F retrieval, voice-face matching and every rate's 95 % interval (issue 21)."""
+    from html import escape
+
+    lit = m.get("literature")
+    if not lit:
+        return ""
+    rows = []
+    for key, i in lit["intervals"].items():
+        rows.append(
+            f"<tr><td>{escape(INTERVAL_NAMES.get(key, key))}</td><td>{i['value']:.3f}</td>"
+            f"<td>[{i['low']:.3f}, {i['high']:.3f}]</td><td class=c>{_chance(key, lit)}</td>"
+            f"<td>{i['n_identities']} / {i['n_segments']}</td></tr>"
+        )
+    sf, mt = lit["sf2f"], lit.get("matching")
+    notes = [f"SF2F galleries of {sf['gallery_size']} identities ({sf['galleries']})"]
+    if sf.get("note"):
+        notes.append(escape(sf["note"]))
+    if mt:
+        ways = ", ".join(
+            f"{n}-way {v:.3f}"
+            for n, v in mt["n_way"].items()
+            if v is not None and int(n) in (2, 5, 10)
+        )
+        notes.append(f"{mt['pairs']:,} voice-face pairs; {ways} (chance 1/N)")
+    return (
+        "<h3>Beside the literature, with 95 % intervals (bootstrap over identities)</h3>"
+        f"<p>{'; '.join(notes)}</p><table><tr><th>figure</th><th>value</th><th>95 % interval"
+        "</th><th>chance</th><th>identities / segments</th></tr>" + "".join(rows) + "</table>"
+    )
 
 
 def _fit_html(fit: dict | None) -> str:

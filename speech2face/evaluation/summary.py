@@ -67,9 +67,60 @@ def protocol_lines(m: dict) -> list[str]:
     return lines
 
 
+def interval_text(i: dict | None) -> str:
+    """ "0.133 [0.000, 0.333]" (value and 95 % interval), or "n/a"."""
+    if not i:
+        return "n/a"
+    return f"{i['value']:.3f} [{i['low']:.3f}, {i['high']:.3f}]"
+
+
+def literature_lines(m: dict) -> list[str]:
+    """SF2F retrieval, voice-face matching and the intervals of a protocol's rates."""
+    lit = m.get("literature")
+    if not lit:
+        return []
+    iv, sf, mt = lit["intervals"], lit["sf2f"], lit.get("matching")
+    first = next(iter(iv.values()), None)
+    lines = [
+        f"  95 % intervals: bootstrap over identities ({first['n_identities']} identities, "
+        f"{first['n_segments']} segments, {lit['n_boot']} resamples)"
+        if first
+        else "  no intervals"
+    ]
+    size = sf["gallery_size"]
+    note = f"; {sf['note']}" if sf.get("note") else ""
+    recall = ", ".join(
+        f"R@{k} {interval_text(iv.get(f'sf2f_recall{k}'))} (chance {_get(sf['chance'], k):.3f})"
+        for k in (1, 5, 10)
+        if f"sf2f_recall{k}" in iv
+    )
+    lines.append(f"  SF2F retrieval, galleries of {size} identities{note}: {recall}")
+    lines.append(
+        f"  identity recall@1 {interval_text(iv.get('identity_recall1'))}, segment recall@1 "
+        f"{interval_text(iv.get('segment_recall1'))}"
+    )
+    if mt:
+        ten = mt["n_way"].get(10) or mt["n_way"].get("10")
+        lines.append(
+            f"  1:2 voice-face matching (mean share of pairs won per voice): "
+            f"{interval_text(iv.get('matching'))}, gender-matched pairs "
+            f"{interval_text(iv.get('matching_gender_matched'))} (chance 0.500; "
+            f"{mt['pairs']:,} pairs); 10-way {'n/a' if ten is None else f'{ten:.3f}'} "
+            "(chance 0.100)"
+        )
+    gender = [
+        f"{route.removeprefix('gender_')} {interval_text(i)}"
+        for route, i in iv.items()
+        if route.startswith("gender_")
+    ]
+    if gender:
+        lines.append("  gender, balanced: " + "; ".join(gender))
+    return lines
+
+
 def summary_lines(metrics: dict) -> list[str]:
     """The fit line, then each protocol's lines (:func:`speech2face.evaluation.evaluate`)."""
     lines = [fit_line(metrics["fit"])] if metrics.get("fit") else []
     for m in metrics["protocols"].values():
-        lines += protocol_lines(m)
+        lines += protocol_lines(m) + literature_lines(m)
     return lines
