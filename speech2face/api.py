@@ -191,6 +191,7 @@ def evaluate(
     *,
     split: str | None = None,
     gallery_size: int = 100,
+    face_scorer: str | None = None,
 ) -> dict:
     """Run every evaluation protocol of a bundle on the held-out splits of a dataset.
 
@@ -213,6 +214,9 @@ def evaluate(
             held-out split.
         gallery_size: identities per SF2F gallery (SF2F and the paper's Table 3: 100; with
             fewer test identities, one gallery of all of them, said in the metrics).
+        face_scorer: None (retrieval and matching on the dataset's face features) or a
+            ``.keras`` face-embedding model (FaceNet, ArcFace) that embeds the faces rendered
+            from voices and the real faces; every report names the scorer.
     Returns:
         {"face_encoder", "recipe", "fit", "protocols": {split: metrics}} (the content of
         ``output/metrics.json``); :func:`speech2face.evaluation.summary.summary_lines`
@@ -223,7 +227,7 @@ def evaluate(
     """
     from speech2face.evaluation.evaluate import evaluate as run
 
-    return run(data, model, output, split, gallery_size)
+    return run(data, model, output, split, gallery_size, face_scorer)
 
 
 def load_model(bundle: str | os.PathLike) -> Speech2Face:

@@ -56,6 +56,9 @@ def test_demo_outputs(demo_run, data_dir):
             "voice_pitch_baseline",
             "majority_baseline",
         }
+        lit = m["literature"]["intervals"]  # every rate with its 95 % interval (issue 21)
+        for key in ("identity_recall1", "sf2f_recall1", "matching", "gender_voice_pitch_baseline"):
+            assert lit[key]["low"] <= lit[key]["value"] <= lit[key]["high"], key
         balanced = m["gender"]["balanced"]  # mean of the per-gender recalls
         assert set(balanced) >= {"decoded_face_from_voice", "voice_pitch_baseline"}
         assert all(v is None or 0.0 <= v <= 1.0 for v in balanced.values())
@@ -72,6 +75,31 @@ def test_demo_outputs(demo_run, data_dir):
     assert "chance" in html and "faces_test_seen.png" in html and "training split" in html
     serve = json.loads((demo_run / "demo.json").read_text())["serve"]
     assert serve.startswith("speech2face serve --model ") and str(demo_run / "bundle") in serve
+
+
+def test_a_keras_face_scorer_scores_the_rendered_faces(demo_run, tmp_path):
+    """evaluate --face-scorer: a user's face-embedding model (a tiny stand-in here) embeds
+    the faces rendered from voices and the real faces; the report names it."""
+    import keras
+
+    from speech2face import api
+
+    image = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2)(image)
+    scorer = keras.Model(image, keras.layers.Dense(8)(keras.layers.GlobalAveragePooling2D()(x)))
+    scorer.save(tmp_path / "facenet_stand_in.keras")
+    metrics = api.evaluate(
+        demo_run / "dataset",
+        demo_run / "bundle",
+        tmp_path / "report",
+        split="test",
+        face_scorer=str(tmp_path / "facenet_stand_in.keras"),
+    )
+    lit = metrics["protocols"]["test"]["literature"]
+    assert lit["scorer"].startswith("facenet_stand_in.keras (faces rendered from voices")
+    i = lit["intervals"]["sf2f_recall1"]
+    assert i["n_identities"] == 9 and i["low"] <= i["value"] <= i["high"]
+    assert "facenet_stand_in.keras" in (tmp_path / "report" / "index.html").read_text()
 
 
 def test_bundle_predicts_from_cli(demo_run, data_dir, tmp_path):
@@ -111,5 +139,6 @@ def test_notebook_executes(demo_run):
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "R@1" in text and "chance" in text  # the retrieval table with its chance rows
+    assert "95 % interval" in text and "sf2f_recall1" in text  # the literature table
     images = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # the recall curves and the example faces

@@ -25,7 +25,12 @@ def _cmd_evaluate(args) -> int:
     from speech2face.evaluation.summary import summary_lines
 
     metrics = api.evaluate(
-        args.data, args.model, args.output, split=args.split, gallery_size=args.gallery_size
+        args.data,
+        args.model,
+        args.output,
+        split=args.split,
+        gallery_size=args.gallery_size,
+        face_scorer=args.face_scorer,
     )
     print("\n".join(summary_lines(metrics)))
     print(f"report: {Path(args.output) / 'index.html'}")
@@ -142,6 +147,13 @@ def register(sub) -> None:
         default=100,
         help="identities per SF2F retrieval gallery (SF2F: 100; fewer test identities: one "
         "gallery of all of them) (default: %(default)s)",
+    )
+    p.add_argument(
+        "--face-scorer",
+        metavar="MODEL.keras",
+        help="score retrieval and matching with this face-embedding model (images in [0, 1] "
+        "-> vectors, e.g. FaceNet on VGGFace2 as SF2F, ArcFace as Vox2Face) on the faces "
+        "rendered from voices vs the real faces (default: the dataset's face features)",
     )
     p.set_defaults(func=_cmd_evaluate)
 

@@ -167,14 +167,31 @@ def fit_figures(model, dataset: Dataset, limit: int = FIT_SEGMENTS, seed: int = 
 INTERVAL_ROUTES = ("decoded_face_from_voice", "predicted_feature", "voice_pitch_baseline")
 
 
+def _scored(scorer, seg: dict, from_voice) -> tuple:
+    """(probes, gallery) for the literature figures: the dataset's own features (predicted
+    vs true) when ``scorer`` is None, else the scorer's embeddings of the faces rendered
+    from the voices and of the real aligned faces."""
+    if scorer is None:
+        return None
+    return scorer.encode(rendered_to_crops(from_voice)), scorer.encode(seg["face"])
+
+
 def evaluate_split(
-    model, dataset: Dataset, split: str, judge: GenderJudge | None, gallery_size: int = 100
+    model,
+    dataset: Dataset,
+    split: str,
+    judge: GenderJudge | None,
+    gallery_size: int = 100,
+    scorer=None,
 ):
     """Every protocol on one split. Returns (metrics, segments, faces from voice, from face).
 
     Beside today's figures, "literature": SF2F retrieval in galleries of ``gallery_size``
     identities, 1:2 voice-face matching and 95 % bootstrap intervals over identities
-    (:func:`speech2face.evaluation.literature.literature_figures`).
+    (:func:`speech2face.evaluation.literature.literature_figures`), scored in the dataset's
+    feature space (predicted vs true features) or, with ``scorer`` (a face encoder, e.g. a
+    user's FaceNet), between its embeddings of the faces rendered from the voices and of
+    the real faces; ``literature["scorer"]`` names it.
 
     Raises:
         UserError: the split has no segments.
@@ -210,13 +227,19 @@ def evaluate_split(
     if judge is not None:
         routes = judge.answers(seg, pred, from_voice["image"], from_face["image"])
         metrics["gender"] = judge.agreement(seg, pred, None, None, routes)
+    probes, gallery = _scored(scorer, seg, from_voice["image"]) or (pred, seg["feature"])
     metrics["literature"] = literature_figures(
-        pred,
-        seg["feature"],
+        probes,
+        gallery,
         seg["identity"],
         seg["gender"],
         {k: routes[k] for k in INTERVAL_ROUTES} if routes else None,
         gallery_size=gallery_size,
+    )
+    metrics["literature"]["scorer"] = (
+        f"{scorer.name} (faces rendered from voices vs real faces)"
+        if scorer
+        else f"{dataset.face_encoder} (predicted vs true face features)"
     )
     return metrics, seg, from_voice["image"], from_face["image"]
 
@@ -234,6 +257,7 @@ def evaluate(
     out: str | os.PathLike,
     split: str | None = None,
     gallery_size: int = GALLERY_SIZE,
+    face_scorer: str | None = None,
 ) -> dict:
     """Evaluate a bundle; write ``metrics.json``, pictures and ``index.html`` into ``out``.
 
@@ -242,6 +266,8 @@ def evaluate(
         split: one split (``test``, ``test_seen``, ``train``), or None for every held-out
             split of the dataset (one protocol each).
         gallery_size: identities per SF2F retrieval gallery (SF2F: 100).
+        face_scorer: None (the dataset's features) or a ``.keras`` face-embedding model
+            that scores the retrieval and matching of the faces rendered from voices.
     Returns:
         {"face_encoder", "protocols": {split: metrics}, "fit": :func:`fit_figures`}, also
         in ``out/metrics.json``.
@@ -260,6 +286,7 @@ def evaluate(
         raise UserError(f"{data}: no held-out split (test or test_seen) to evaluate")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    scorer = faces.get_encoder(face_scorer) if face_scorer else None  # FaceError: a UserError
     judge = None
     if dataset.face_encoder == "dlib" and len(dataset.identities("train")):
         judge = GenderJudge(dataset, faces.get_encoder("dlib"))
@@ -272,7 +299,7 @@ def evaluate(
     }
     for name in splits:
         result, seg, from_voice, from_face = evaluate_split(
-            model, dataset, name, judge, gallery_size
+            model, dataset, name, judge, gallery_size, scorer
         )
         metrics["protocols"][name] = result
         report.write_pictures(out, result, seg, from_voice, from_face)

@@ -257,7 +257,9 @@ INTERVAL_NAMES = {
 
 
 def _chance(key: str, lit: dict) -> str:
-    sf = lit["sf2f"]
+    sf, i = lit["sf2f"], lit["intervals"][key]
+    if key in ("identity_recall1", "segment_recall1"):
+        return f"{1 / i['n_identities' if key == 'identity_recall1' else 'n_segments']:.3f}"
     if key.startswith("sf2f_recall"):
         k = key.removeprefix("sf2f_recall")
         return f"{(sf['chance'].get(k) or sf['chance'].get(int(k))):.3f}"
@@ -281,7 +283,10 @@ def _literature_html(m: dict) -> str:
             f"<td>{i['n_identities']} / {i['n_segments']}</td></tr>"
         )
     sf, mt = lit["sf2f"], lit.get("matching")
-    notes = [f"SF2F galleries of {sf['gallery_size']} identities ({sf['galleries']})"]
+    notes = [
+        f"scorer: {escape(lit.get('scorer', 'the face features'))}",
+        f"SF2F galleries of {sf['gallery_size']} identities ({sf['galleries']})",
+    ]
     if sf.get("note"):
         notes.append(escape(sf["note"]))
     if mt:

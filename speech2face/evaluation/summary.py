@@ -83,7 +83,8 @@ def literature_lines(m: dict) -> list[str]:
     first = next(iter(iv.values()), None)
     lines = [
         f"  95 % intervals: bootstrap over identities ({first['n_identities']} identities, "
-        f"{first['n_segments']} segments, {lit['n_boot']} resamples)"
+        f"{first['n_segments']} segments, {lit['n_boot']} resamples); scorer "
+        f"{lit.get('scorer', 'the face features')}"
         if first
         else "  no intervals"
     ]

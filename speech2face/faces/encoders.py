@@ -98,12 +98,60 @@ class VGGFaceEncoder(FaceEncoder):
         return fc7.astype(np.float32)
 
 
+class KerasFaceScorer(FaceEncoder):
+    """A user's face-embedding model (a saved ``.keras`` file: FaceNet trained on VGGFace2,
+    as SF2F scores, ArcFace, as Vox2Face scores) as the face scorer of `evaluate`.
+
+    The model maps (B, H, W, 3) float32 RGB in [0, 1] to (B, D) embeddings; crops are
+    resized to its input size. Loaded in Keras's safe mode (no code is deserialised).
+
+    Args:
+        path: the ``.keras`` file.
+    Raises:
+        FaceError: the file is missing, cannot be loaded, or is not images -> vectors.
+    """
+
+    def __init__(self, path: str):
+        from pathlib import Path
+
+        from speech2face.errors import UserError
+        from speech2face.models import load_model
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FaceError(f"{self.path}: no such face-scorer model file")
+        try:
+            self.model = load_model(self.path, remedy="give a .keras model of images -> vectors")
+        except UserError as exc:
+            raise FaceError(str(exc)) from None
+        if len(self.model.input.shape) != 4 or len(self.model.output.shape) != 2:
+            raise FaceError(f"{self.path}: a face scorer maps (B, H, W, 3) images to (B, D)")
+        self.name = self.path.name
+        self.dim = int(self.model.output.shape[-1])
+        self.size = tuple(int(v) for v in self.model.input.shape[1:3])
+
+    def encode(self, crops, landmarks=None):
+        import cv2
+
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        h, w = self.size
+        if crops.shape[1:3] != (h, w):
+            crops = np.stack([cv2.resize(c, (w, h), interpolation=cv2.INTER_AREA) for c in crops])
+        x = crops.astype(np.float32) / 255.0
+        return np.asarray(self.model.predict(x, verbose=0, batch_size=16), np.float32)
+
+
 def get_encoder(name: str = "dlib", weights: str | None = None) -> FaceEncoder:
-    """Face encoder by name: "dlib" (default, offline) or "vggface" (needs ``weights``).
+    """Face encoder by name: "dlib" (default, offline), "vggface" (needs ``weights``), or
+    the path of a ``.keras`` face-embedding model (:class:`KerasFaceScorer`).
 
     Raises:
-        FaceError: unknown name, or vggface without a weights file.
+        FaceError: unknown name, vggface without a weights file, a bad model file.
     """
+    if str(name).endswith(".keras"):
+        return KerasFaceScorer(name)
     if name == "dlib":
         return DlibEncoder()
     if name == "vggface":
