@@ -106,8 +106,8 @@ def _cmd_demo(args) -> int:
     return 0
 
 
-def register(sub) -> None:
-    """Add this module's subcommands to the `speech2face` parser."""
+def _add_predict(sub) -> None:
+    """`predict`: faces from voice files."""
     p = sub.add_parser(
         "predict",
         help="predict a face picture from voice recordings",
@@ -123,6 +123,9 @@ def register(sub) -> None:
     p.add_argument("--save-features", action="store_true", help="also write features as .npy")
     p.set_defaults(func=_cmd_predict)
 
+
+def _add_evaluate(sub) -> None:
+    """`evaluate`: every protocol of a bundle."""
     p = sub.add_parser(
         "evaluate",
         help="retrieval, similarity, gender, craniofacial and landmark-detection metrics",
@@ -157,6 +160,9 @@ def register(sub) -> None:
     )
     p.set_defaults(func=_cmd_evaluate)
 
+
+def _add_crossval(sub) -> None:
+    """`crossval`: recipes cross-validated over identities."""
     p = sub.add_parser(
         "crossval",
         help="choose a recipe: k-fold cross-validation over identities, mean ± std",
@@ -199,6 +205,9 @@ def register(sub) -> None:
     )
     p.set_defaults(func=_cmd_crossval)
 
+
+def _add_demo(sub) -> None:
+    """`demo`: the whole pipeline on the sample clips."""
     p = sub.add_parser(
         "demo",
         help="the whole pipeline on the real sample clips (about 4 minutes on a 2-core CPU)",
@@ -243,3 +252,11 @@ def register(sub) -> None:
         "(default: %(default)s)",
     )
     p.set_defaults(func=_cmd_demo)
+
+
+def register(sub) -> None:
+    """Add this module's subcommands to the `speech2face` parser."""
+    _add_predict(sub)
+    _add_evaluate(sub)
+    _add_crossval(sub)
+    _add_demo(sub)

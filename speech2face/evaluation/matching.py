@@ -52,6 +52,88 @@ def _n_way(wins: np.ndarray, pairs: np.ndarray, n: int) -> float | None:
     return float(p.mean())
 
 
+def _inputs(pred, true, identities, genders, n_ways, block):
+    """Checked inputs: unit float32 features, identity codes, gender codes, N-ways, block."""
+    if np.ndim(pred) != 2 or np.shape(pred) != np.shape(true):
+        raise ValueError(
+            f"pred and true must be (M, D) arrays of one shape, got {np.shape(pred)} and "
+            f"{np.shape(true)}"
+        )
+    p32, t32 = _unit32(pred), _unit32(true)
+    m = len(p32)
+    if m == 0:
+        raise ValueError("no segments: pred and true are empty")
+    ids = np.asarray(identities)
+    if ids.shape != (m,):
+        raise ValueError(f"identities must be ({m},), got {ids.shape}")
+    if int(block) < 1:
+        raise ValueError(f"block must be at least 1, got {block}")
+    n_ways = tuple(int(n) for n in n_ways)
+    if n_ways and min(n_ways) < 2:
+        raise ValueError(f"N-way needs N >= 2, got {n_ways}")
+    names, inv = np.unique(ids, return_inverse=True)
+    if len(names) < 2:
+        raise ValueError("matching needs at least two identities")
+    gcode = _gender_codes(genders, m)
+    return p32, t32, ids, inv, len(names), gcode, n_ways, int(block)
+
+
+def _column_groups(t32, gcode, inv, n_names):
+    """Columns (true faces) grouped by gender, each group sorted by identity: a probe's
+    own-identity columns are one contiguous run per group, and a block of probes sorted
+    by identity meets them in one small window. Returns [(gender, faces, identity codes,
+    run starts, run ends)]."""
+    groups = []
+    for g in np.unique(gcode):
+        cols = np.flatnonzero(gcode == g)
+        cols = cols[np.argsort(inv[cols], kind="stable")]
+        gid = inv[cols]
+        groups.append(
+            (
+                int(g),
+                np.ascontiguousarray(t32[cols]),
+                gid,
+                np.searchsorted(gid, np.arange(n_names)),
+                np.searchsorted(gid, np.arange(n_names), side="right"),
+            )
+        )
+    return groups
+
+
+def _count_wins(p32, t32, inv, groups, block, tie_tol):
+    """(M, groups) twice the wins (below + below-or-tie) and own-identity segment counts,
+    computed in blocks of probes with reused buffers."""
+    m = len(p32)
+    own_all = np.einsum("ij,ij->i", p32, t32)
+    rows_sorted = np.argsort(inv, kind="stable")
+    wins2 = np.zeros((m, len(groups)), np.int64)  # twice the wins: below + below-or-tie
+    same = np.zeros((m, len(groups)), np.int64)  # own-identity segments per group
+    widest = max(len(gr[1]) for gr in groups)
+    sim_buf = np.empty((block, widest), np.float32)  # reused: no page faults per block
+    cmp_buf = np.empty((block, widest), bool)
+    for b0 in range(0, m, block):
+        rows = rows_sorted[b0 : b0 + block]
+        r_id = inv[rows]
+        own = own_all[rows][:, None]
+        lo, hi = own - np.float32(tie_tol), own + np.float32(tie_tol)
+        pb = p32[rows]
+        for gi, (_, tg, gid, start, end) in enumerate(groups):
+            sim = np.matmul(pb, tg.T, out=sim_buf[: len(rows), : len(tg)])
+            c = cmp_buf[: len(rows), : len(tg)]
+            below = np.less(sim, lo, out=c).sum(1, dtype=np.int64)
+            upto = np.less_equal(sim, hi, out=c).sum(1, dtype=np.int64)
+            w0, w1 = start[r_id[0]], end[r_id[-1]]
+            if w1 > w0:  # take the probes' own identity back out
+                win = sim[:, w0:w1]
+                mine = gid[w0:w1][None, :] == r_id[:, None]
+                below -= ((win < lo) & mine).sum(1)
+                upto -= ((win <= hi) & mine).sum(1)
+            wins2[rows, gi] = below + upto
+            same[rows, gi] = end[r_id] - start[r_id]
+
+    return wins2, same
+
+
 def voice_face_matching(
     pred: np.ndarray,
     true: np.ndarray,
@@ -101,72 +183,12 @@ def voice_face_matching(
         ValueError: pred/true not (M, D) of one shape, M = 0, identities or genders not (M,),
             fewer than two identities, block < 1 or an N < 2.
     """
-    if np.ndim(pred) != 2 or np.shape(pred) != np.shape(true):
-        raise ValueError(
-            f"pred and true must be (M, D) arrays of one shape, got {np.shape(pred)} and "
-            f"{np.shape(true)}"
-        )
-    p32, t32 = _unit32(pred), _unit32(true)
+    p32, t32, ids, inv, n_names, gcode, n_ways, block = _inputs(
+        pred, true, identities, genders, n_ways, block
+    )
     m = len(p32)
-    if m == 0:
-        raise ValueError("no segments: pred and true are empty")
-    ids = np.asarray(identities)
-    if ids.shape != (m,):
-        raise ValueError(f"identities must be ({m},), got {ids.shape}")
-    if int(block) < 1:
-        raise ValueError(f"block must be at least 1, got {block}")
-    n_ways = tuple(int(n) for n in n_ways)
-    if n_ways and min(n_ways) < 2:
-        raise ValueError(f"N-way needs N >= 2, got {n_ways}")
-    names, inv = np.unique(ids, return_inverse=True)
-    if len(names) < 2:
-        raise ValueError("matching needs at least two identities")
-    gcode = _gender_codes(genders, m)
-    block = int(block)
-
-    # columns grouped by gender, each group sorted by identity: a probe's own-identity
-    # columns are one contiguous run per group, and a block of probes sorted by identity
-    # meets them in one small window
-    groups = []
-    for g in np.unique(gcode):
-        cols = np.flatnonzero(gcode == g)
-        cols = cols[np.argsort(inv[cols], kind="stable")]
-        gid = inv[cols]
-        groups.append(
-            (
-                int(g),
-                np.ascontiguousarray(t32[cols]),
-                gid,
-                np.searchsorted(gid, np.arange(len(names))),
-                np.searchsorted(gid, np.arange(len(names)), side="right"),
-            )
-        )
-    own_all = np.einsum("ij,ij->i", p32, t32)
-    rows_sorted = np.argsort(inv, kind="stable")
-    wins2 = np.zeros((m, len(groups)), np.int64)  # twice the wins: below + below-or-tie
-    same = np.zeros((m, len(groups)), np.int64)  # own-identity segments per group
-    widest = max(len(gr[1]) for gr in groups)
-    sim_buf = np.empty((block, widest), np.float32)  # reused: no page faults per block
-    cmp_buf = np.empty((block, widest), bool)
-    for b0 in range(0, m, block):
-        rows = rows_sorted[b0 : b0 + block]
-        r_id = inv[rows]
-        own = own_all[rows][:, None]
-        lo, hi = own - np.float32(tie_tol), own + np.float32(tie_tol)
-        pb = p32[rows]
-        for gi, (_, tg, gid, start, end) in enumerate(groups):
-            sim = np.matmul(pb, tg.T, out=sim_buf[: len(rows), : len(tg)])
-            c = cmp_buf[: len(rows), : len(tg)]
-            below = np.less(sim, lo, out=c).sum(1, dtype=np.int64)
-            upto = np.less_equal(sim, hi, out=c).sum(1, dtype=np.int64)
-            w0, w1 = start[r_id[0]], end[r_id[-1]]
-            if w1 > w0:  # take the probes' own identity back out
-                win = sim[:, w0:w1]
-                mine = gid[w0:w1][None, :] == r_id[:, None]
-                below -= ((win < lo) & mine).sum(1)
-                upto -= ((win <= hi) & mine).sum(1)
-            wins2[rows, gi] = below + upto
-            same[rows, gi] = end[r_id] - start[r_id]
+    groups = _column_groups(t32, gcode, inv, n_names)
+    wins2, same = _count_wins(p32, t32, inv, groups, block, tie_tol)
 
     sizes = np.array([len(gr[1]) for gr in groups])
     pairs = m - same.sum(1)  # M_i
