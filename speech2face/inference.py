@@ -114,10 +114,12 @@ class Speech2Face:
         wave: np.ndarray,
         batch_size: int = WINDOW_BATCH,
         progress: Callable[[int, int], None] | None = None,
+        front_end: bool = True,
     ) -> np.ndarray:
         """Face feature of a waveform of any length: shorter than 6 s is loop-padded, longer
         is cut into 6 s windows whose predicted features are averaged. Returns (dim,).
-        The recording goes through :meth:`front_end` first.
+        The recording goes through :meth:`front_end` first (``front_end=False``: the caller
+        applied it already).
 
         The windows go through the voice encoder ``batch_size`` at a time, so memory stays
         bounded however long the recording is; ``progress(done, total)`` is called after
@@ -126,7 +128,7 @@ class Speech2Face:
         Raises:
             ValueError: a sample is NaN or infinite.
         """
-        wave = self.front_end(wave)
+        wave = self.front_end(wave) if front_end else np.asarray(wave, np.float32)
         total, done, sums = audio.window_count(wave.size), 0, None
         for batch in audio.window_batches(wave, batch_size):
             part = self.features(batch).astype(np.float64).sum(0)

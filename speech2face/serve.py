@@ -78,10 +78,15 @@ def speech2face_predictor(model) -> Predictor:
     """
 
     def predict(wave: np.ndarray, progress: Progress) -> tuple[np.ndarray, np.ndarray]:
-        def report(done: int, total: int) -> None:
-            progress(done / total, f"Speech2Face: 6 s window {done} of {total}")
+        wave = model.front_end(wave)
+        total = audio.window_count(wave.size)
 
-        feature = model.voice_feature(np.asarray(wave, np.float32), batch_size=1, progress=report)
+        def report(done: int, total: int) -> None:  # before each window, as the page shows
+            if done < total:
+                progress(done / total, f"Speech2Face: 6 s window {done + 1} of {total}")
+
+        report(0, total)
+        feature = model.voice_feature(wave, batch_size=1, progress=report, front_end=False)
         return model.render(feature[None])[0], feature
 
     return Predictor(
