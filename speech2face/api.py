@@ -28,6 +28,7 @@ import os
 from dataclasses import fields
 
 from speech2face import _API, locks
+from speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
 from speech2face.inference import Speech2Face
 from speech2face.wav2pix import Wav2Pix
 
@@ -190,7 +191,7 @@ def evaluate(
     output: str | os.PathLike,
     *,
     split: str | None = None,
-    gallery_size: int = 100,
+    gallery_size: int = GALLERY_SIZE,
     face_scorer: str | None = None,
 ) -> dict:
     """Run every evaluation protocol of a bundle on the held-out splits of a dataset.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from speech2face.demo import OUTPUT, DemoConfig
+from speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
 
 
 def _cmd_predict(args) -> int:
@@ -147,7 +148,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument(
         "--gallery-size",
         type=int,
-        default=100,
+        default=GALLERY_SIZE,
         help="identities per SF2F retrieval gallery (SF2F: 100; fewer test identities: one "
         "gallery of all of them) (default: %(default)s)",
     )

@@ -181,7 +181,7 @@ def evaluate_split(
     dataset: Dataset,
     split: str,
     judge: GenderJudge | None,
-    gallery_size: int = 100,
+    gallery_size: int = GALLERY_SIZE,
     scorer=None,
 ):
     """Every protocol on one split. Returns (metrics, segments, faces from voice, from face).

@@ -57,12 +57,13 @@ def _check(n_boot, level, statistic):
         raise ValueError(f"unknown statistic {statistic!r}: use one of {STATISTICS}")
 
 
-def _interval(sums, counts, n_boot, seed, level, statistic) -> dict:
-    stats = _stat(_draw(len(counts), int(n_boot), seed), sums, counts, statistic)
+def _summarise(stat, counts, n_boot, seed, level) -> dict:
+    """The interval of ``stat(identity multiplicities)`` over the bootstrap draws."""
+    stats = stat(_draw(len(counts), int(n_boot), seed))
     tail = (1 - level) / 2
     low, high = np.quantile(stats, [tail, 1 - tail])
     return {
-        "value": float(_stat(np.ones(len(counts)), sums, counts, statistic)),
+        "value": float(stat(np.ones(len(counts)))),
         "low": float(low),
         "high": float(high),
         "n_identities": len(counts),
@@ -71,6 +72,10 @@ def _interval(sums, counts, n_boot, seed, level, statistic) -> dict:
         "level": level,
         "seed": seed,
     }
+
+
+def _interval(sums, counts, n_boot, seed, level, statistic) -> dict:
+    return _summarise(lambda w: _stat(w, sums, counts, statistic), counts, n_boot, seed, level)
 
 
 def bootstrap_distribution(
@@ -158,10 +163,13 @@ def balanced_accuracy_interval(
 
     Args:
         truth, predicted: (M,) "M"/"F" labels (others are left out). identities: (M,).
+        n_boot, seed, level: as :func:`bootstrap_interval`.
     Returns:
         the keys of :func:`bootstrap_interval`, or None when the probes hold one gender only
         (the figure needs both). A resample that lacks a gender scores that sample's other
         recall alone.
+    Raises:
+        ValueError: arrays of different lengths, n_boot < 1 or level outside (0, 1).
     """
     truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
     known = np.isin(truth, ["M", "F"])
@@ -179,16 +187,4 @@ def balanced_accuracy_interval(
         return np.nanmean(r, axis=0)
 
     _check(n_boot, level, "mean")
-    stats = stat(_draw(len(counts), int(n_boot), seed))
-    tail = (1 - level) / 2
-    low, high = np.quantile(stats, [tail, 1 - tail])
-    return {
-        "value": float(stat(np.ones(len(counts)))),
-        "low": float(low),
-        "high": float(high),
-        "n_identities": len(counts),
-        "n_segments": int(counts.sum()),
-        "n_boot": int(n_boot),
-        "level": level,
-        "seed": seed,
-    }
+    return _summarise(stat, counts, n_boot, seed, level)

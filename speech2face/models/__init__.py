@@ -8,7 +8,13 @@ from pathlib import Path
 
 
 def _register():
-    from speech2face.models import face_decoder, spectrogram, voice_encoder, wav2pix  # noqa: F401
+    from speech2face.models import (  # noqa: F401
+        face_decoder,
+        spectrogram,
+        voice_encoder,
+        wav2pix,
+        wav2pix_speaker,
+    )
     from speech2face.voices import ge2e  # noqa: F401
 
 

@@ -181,63 +181,6 @@ class SpeechEncoder(_Config):
 
 
 @keras.saving.register_keras_serializable(package="speech2face")
-class DeEmphasis(keras.layers.Layer):
-    """Undo the pre-emphasis of :func:`speech2face.dataset.pairs.preprocess`: x[n] =
-    y[n] + coef x[n-1], as a causal FIR filter of ``taps`` powers of ``coef`` (0.95^256 is
-    2e-6, so the truncation is below float32 rounding of the signal). (B, n) -> (B, n)."""
-
-    def __init__(self, coef: float = 0.95, taps: int = 256, **kwargs):
-        super().__init__(**kwargs)
-        self.coef, self.taps = float(coef), int(taps)
-
-    def call(self, y):
-        kernel = self.coef ** np.arange(self.taps - 1, -1, -1, dtype=np.float64)
-        kernel = ops.convert_to_tensor(kernel.astype(np.float32).reshape(self.taps, 1, 1))
-        y = ops.pad(
-            ops.expand_dims(ops.cast(y, "float32"), -1), [[0, 0], [self.taps - 1, 0], [0, 0]]
-        )
-        return ops.squeeze(ops.conv(y, kernel, padding="valid"), -1)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "coef": self.coef, "taps": self.taps}
-
-
-@keras.saving.register_keras_serializable(package="speech2face")
-class SpeakerSpeechEncoder(_Config):
-    """A pretrained speaker encoder as Wav2Pix's speech encoder (``speech_encoder="ge2e"``):
-    (B, n_samples) preprocessed waveform -> de-emphasis -> the frozen speaker encoder
-    (:mod:`speech2face.voices`, GE2E: 256-D) -> Dense ``embedding_dim`` (trained) = the
-    embedding the generator, discriminator and classifier take, as the SEGAN encoder's.
-
-    Not in the paper: an option measured against the authors' encoder (docs/wav2pix.md).
-    """
-
-    _args = ("speaker_encoder", "embedding_dim", "n_samples")
-
-    def __init__(
-        self,
-        speaker_encoder: str = "ge2e",
-        embedding_dim: int = EMBEDDING_DIM,
-        n_samples: int = WINDOW,
-        **kwargs,
-    ):
-        from speech2face import voices
-
-        wave = keras.Input((n_samples,), name="waveform")
-        x = DeEmphasis(name="de_emphasis")(wave)
-        x = voices.get(speaker_encoder).window_model(n_samples)(x)
-        emb = _dense(embedding_dim, x, "embedding")
-        kwargs.setdefault("name", "speech_encoder")
-        super().__init__(wave, emb, **kwargs)
-        self._keep(
-            speaker_encoder=speaker_encoder, embedding_dim=embedding_dim, n_samples=n_samples
-        )
-
-
-@keras.saving.register_keras_serializable(package="speech2face")
 class NoiseDropout(keras.layers.Dropout):
     """Dropout that replaces the generator's noise input; ``at_inference`` keeps it on
     outside training (the authors' behaviour: their generator never left training mode)."""
@@ -445,7 +388,8 @@ def build_wav2pix(
 ):
     """The four models of a preset (``sizes`` overrides preset entries; ``input_gain`` is the
     generator's, see :class:`Generator`; ``speech_encoder`` "segan" is the authors', a
-    speaker-encoder name such as "ge2e" a :class:`SpeakerSpeechEncoder`).
+    speaker-encoder name such as "ge2e" a
+    :class:`speech2face.models.wav2pix_speaker.SpeakerSpeechEncoder`).
 
     Returns:
         (SpeechEncoder, Generator, Discriminator, SpeakerClassifier).
@@ -456,6 +400,8 @@ def build_wav2pix(
     if speech_encoder == "segan":
         encoder = SpeechEncoder(p["encoder_channels"], p["encoder_units"])
     else:
+        from speech2face.models.wav2pix_speaker import SpeakerSpeechEncoder
+
         encoder = SpeakerSpeechEncoder(speech_encoder)
     generator = Generator(image_size, p["base_channels"], input_gain=input_gain)
     discriminator = Discriminator(image_size, p["base_channels"])

@@ -25,6 +25,7 @@ or give a saved Keras model that maps (B, samples) waveforms to (B, dim) embeddi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from speech2face.errors import UserError
 PAPER = "paper"  # not a speaker encoder: the Table 1 CNN trained from the waveform
 
 
-class SpeakerEncoder:
+class SpeakerEncoder(ABC):
     """Base class of a pretrained speaker encoder (see the module docstring).
 
     Attributes:
@@ -46,9 +47,9 @@ class SpeakerEncoder:
     dim = 0
     vad = False
 
+    @abstractmethod
     def window_model(self, n_samples: int, trainable: bool = False):
         """Keras model (B, n_samples) float32 16 kHz waveform -> (B, dim) embedding."""
-        raise NotImplementedError
 
     def preprocess(self, wave: np.ndarray) -> np.ndarray:
         """What a whole recording goes through before it is cut into windows."""
