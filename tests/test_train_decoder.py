@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 
-import numpy as np
 import pytest
 
 from speech2face.cli import main
@@ -55,7 +54,15 @@ def test_train_decoder_resumes_and_reports(prepared, data_dir, tmp_path):
     assert info["identity_loss"] is False and info["face_encoder"] == "dlib"
     assert info["faces_gathered"] > info["faces"]  # MEAD's strongest emotions are dropped
 
-    # the faces cache is keyed on its inputs: without --faces it is rebuilt, smaller
+    # the face source was cached once, in shards with their sha256; a second run reads it
+    cache = out / "face_cache" / "0-manifest"
+    recorded = json.loads((cache / "faces.json").read_text())
+    assert recorded["faces"] > 0 and recorded["shards"]
+    shards = sorted((cache / "face_shards").glob("*.h5"))
+    stamps = [p.stat().st_mtime_ns for p in shards]
+    assert main([*args, "--epochs", "5"]) == 0
+    assert [p.stat().st_mtime_ns for p in shards] == stamps  # not rebuilt
+    # without --faces only the dataset's faces are used: fewer
     assert main(args[:5] + ["--batch-size", "32", "--epochs", "4"]) == 0
     assert json.loads((out / "decoder.json").read_text())["faces"] < info["faces"]
 
@@ -65,21 +72,20 @@ def test_decoder_learns_canonical_faces_that_keep_identity(prepared, data_dir, t
     re-identified by dlib (top-1 against each identity's mean feature) at >= 0.4, chance
     1/30 (measured 0.59); held-out identities at >= 0.25, chance 1/12 (measured 0.56);
     rendered mouths are closed (the targets' mouth opening is 0.015, talking ~0.1-0.3)."""
-    import h5py
     import keras
 
     from speech2face import faces
     from speech2face.evaluation.decoder_quality import identity_top1, rendered_to_crops
     from speech2face.training.config import DecoderConfig
-    from speech2face.training.decoder import FACES_FILE, train_decoder
+    from speech2face.training.decoder import gather_faces, train_decoder
 
     out = tmp_path / "decoder"
     decoder = train_decoder(
         prepared.root, out, [data_dir / "manifest.csv"], DecoderConfig(epochs=60, grid_every=30)
     )
-    with h5py.File(out / FACES_FILE, "r") as f:  # every gathered training face
-        feature = f["feature"][:]
-        identity = np.array([x.decode() for x in f["identity"][:]])
+    # every gathered training face
+    gathered = gather_faces(prepared, [out / "face_cache" / "0-manifest"], "train")
+    feature, identity = gathered["feature"], gathered["identity"].astype(str)
     pred = decoder.predict(feature, verbose=0, batch_size=16)
     encoder = faces.get_encoder("dlib")
     rendered = encoder.encode(rendered_to_crops(pred["image"]), pred["landmarks"] * 224)

@@ -35,6 +35,50 @@ def _cmd_prepare(args) -> int:
     return 0
 
 
+def _cmd_prepare_faces(args) -> int:
+    from speech2face.dataset.face_cache import FaceSourceConfig, prepare_faces
+
+    prepare_faces(
+        args.source, args.output, FaceSourceConfig(**config_options(args, FaceSourceConfig))
+    )
+    print(f"face cache: {args.output} (use it as `train-decoder --faces {args.output}`)")
+    return 0
+
+
+def add_prepare_faces_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of `prepare-faces`: the fields of FaceSourceConfig."""
+    from speech2face.dataset.face_cache import FaceSourceConfig as config
+
+    p.add_argument(
+        "source",
+        help="labelled-photo CSV (file, age, gender, race, split: UTKFace's utkface.csv), "
+        "manifest CSV (face_photo/face_video rows) or folder <identity>/<file>",
+    )
+    p.add_argument("-o", "--output", required=True, help="face-cache folder (rerun to resume)")
+    config_option(
+        p, "--face-encoder", config, "face_encoder", "face feature", choices=["dlib", "vggface"]
+    )
+    config_option(p, "--vggface-weights", config, "vggface_weights", "VGG-Face weights file")
+    config_option(
+        p,
+        "--min-age",
+        config,
+        "min_age",
+        "skip faces labelled younger than this (years; unlabelled faces are kept)",
+        type=float,
+    )
+    config_option(p, "--shard-size", config, "shard_size", "items per shard", type=int)
+    config_option(
+        p, "--frames-per-video", config, "frames_per_video", "faces kept per video", type=int
+    )
+    config_option(
+        p, "--frame-candidates", config, "frame_candidates", "frames read per kept face", type=int
+    )
+    config_option(p, "--workers", config, "workers", "worker processes", type=int)
+    config_option(p, "--engine", config, "engine", "local or ray", choices=ENGINES)
+    config_option(p, "--address", config, "address", "Ray cluster address")
+
+
 def _cmd_convert(args) -> int:
     from speech2face.dataset.build import convert, summary
 
@@ -236,6 +280,17 @@ def register(sub) -> None:
     p.add_argument("path", help="folder, manifest CSV, VoxCeleb root or AVSpeech CSV")
     add_prepare_arguments(p)
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser(
+        "prepare-faces",
+        help="detect, align and describe the faces of photos or face videos into a cache",
+        description="Detect, align, landmark, describe and score every face of a face-only "
+        "source once (UTKFace, a manifest's face photos and videos, a folder), in resumable "
+        "HDF5 shards with their sha256; faces labelled younger than --min-age are skipped. "
+        "`train-decoder --faces FOLDER` reads the cache. Rerun the same command to resume.",
+    )
+    add_prepare_faces_arguments(p)
+    p.set_defaults(func=_cmd_prepare_faces)
 
     p = sub.add_parser(
         "convert-dataset",

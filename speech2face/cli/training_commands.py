@@ -245,8 +245,9 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
         "--faces",
         action="append",
         default=[],
-        help="face-only source: manifest CSV (face_photo/face_video rows) or folder "
-        "<identity>/<file>; repeatable",
+        help="face-only source: a face cache of `prepare-faces`, a labelled-photo CSV "
+        "(UTKFace's utkface.csv), a manifest CSV (face_photo/face_video rows) or a folder "
+        "<identity>/<file>; a raw source is cached once under OUTPUT/face_cache; repeatable",
     )
     config = DecoderConfig
     config_option(
@@ -261,6 +262,38 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     config_option(p, "--batch-size", config, "batch_size", "faces per step", type=int)
     config_option(
         p, "--lr", config, "learning_rate", "Adam learning rate", type=float, metavar="LR"
+    )
+    config_option(
+        p,
+        "--schedule",
+        config,
+        "schedule",
+        "learning rate: constant, or cosine decay over the run",
+        choices=["constant", "cosine"],
+    )
+    config_option(
+        p,
+        "--edge-weight",
+        config,
+        "edge_weight",
+        "weight of the L1 of image gradients beside the texture L1 (sharper faces)",
+        type=float,
+    )
+    config_option(
+        p,
+        "--min-age",
+        config,
+        "min_age",
+        "face sources: skip faces labelled younger than this (years; unlabelled kept)",
+        type=float,
+    )
+    config_option(
+        p,
+        "--workers",
+        config,
+        "workers",
+        "face sources: worker processes that detect and describe their faces",
+        type=int,
     )
     config_option(
         p,

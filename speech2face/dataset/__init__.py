@@ -2,7 +2,7 @@
 
 - ``sources/``: a folder, a manifest CSV, VoxCeleb, AVSpeech or YouTube channels -> clips;
 - ``splits``: the clip list under a protocol (unseen identities; seen identities, unseen speech);
-- ``face_sources``: photos and silent face videos -> faces (for the face decoder);
+- ``face_cache``: photos and silent face videos -> cached face shards (for the face decoder);
 - ``segments``: one clip -> 6 s segments with their face targets;
 - ``shards``: segments <-> HDF5 shard files; the dataset's file names; int16 audio;
 - ``build``: clips -> shards + ``dataset.json`` (`speech2face prepare`), resumable;

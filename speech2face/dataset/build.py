@@ -197,8 +197,7 @@ def prepare(
     start = time.time()
     made = 0
     bar = tqdm(total=len(clips), initial=done_clips, unit="clip", desc="prepare")
-    run = _run_ray if config.engine == "ray" else _run_local
-    for result in run(todo, config):
+    for result in run_tasks(_build_shard, [(p, g, config) for p, g in todo], config):
         made += result["segments"]
         bar.update(result["clips"])
         bar.set_postfix(segments=made, seg_per_s=f"{made / (time.time() - start):.2f}")
@@ -213,15 +212,25 @@ def prepare(
     return manifest
 
 
-def _run_local(todo: list[tuple[str, list[Clip]]], config: PrepareConfig) -> Iterator[dict]:
-    """Build the shards in this process (workers <= 1) or a process pool; yield summaries."""
-    if config.workers <= 1:
-        yield from (_build_shard(p, g, config) for p, g in todo)
-        return
-    with ProcessPoolExecutor(max_workers=config.workers) as pool:
-        futures = [pool.submit(_build_shard, p, g, config) for p, g in todo]
-        for future in as_completed(futures):
-            yield future.result()
+def run_tasks(fn: Callable[..., dict], tasks: list[tuple], config) -> Iterator[dict]:
+    """Run ``fn(*args)`` for each args of ``tasks`` on the engine of ``config`` and yield
+    the results as they finish: in this process (local, workers <= 1), a process pool of
+    ``config.workers`` (local) or one Ray task each (ray; 1 CPU, retried up to
+    :data:`RAY_RETRIES` times when a worker or node dies).
+
+    Args:
+        config: anything with ``engine``, ``workers`` and ``address`` (PrepareConfig,
+            :class:`speech2face.dataset.face_cache.FaceSourceConfig`).
+    """
+    if config.engine == "ray":
+        yield from _run_ray(fn, tasks, config)
+    elif config.workers <= 1:
+        yield from (fn(*args) for args in tasks)
+    else:
+        with ProcessPoolExecutor(max_workers=config.workers) as pool:
+            futures = [pool.submit(fn, *args) for args in tasks]
+            for future in as_completed(futures):
+                yield future.result()
 
 
 def _ray():
@@ -259,16 +268,15 @@ def connect_ray(config: PrepareConfig) -> Callable[[], None]:
     return ray.shutdown
 
 
-def _run_ray(todo: list[tuple[str, list[Clip]]], config: PrepareConfig) -> Iterator[dict]:
-    """One Ray task per group (1 CPU each); yield summaries as tasks finish. A task whose
-    worker process or node dies is run again (up to :data:`RAY_RETRIES` times) by Ray."""
-    if not todo:
+def _run_ray(fn, tasks: list[tuple], config) -> Iterator[dict]:
+    """One Ray task per args (1 CPU each); yield results as tasks finish."""
+    if not tasks:
         return
     ray = _ray()
     disconnect = connect_ray(config)
     try:
-        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(_build_shard)
-        pending = [task.remote(p, g, config) for p, g in todo]
+        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(fn)
+        pending = [task.remote(*args) for args in tasks]
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             yield ray.get(done[0])

@@ -23,11 +23,15 @@ class DecoderConfig:
     epochs: int = 60
     batch_size: int = 16
     learning_rate: float = 1e-3
+    schedule: str = "constant"  # learning rate: constant, or cosine (decay over the run)
+    edge_weight: float = 0.0  # texture: weight of the L1 of image gradients beside the L1
     landmark_weight: float = 100.0  # MSE of normalised coordinates is ~1e-3; L1 texture ~0.1
     identity_weight: float = 0.1
     frames_per_video: int = 3  # faces kept from each face-only video
     frame_candidates: int = 4  # frames read per kept one; the most frontal and neutral kept
     max_face_score: float = 8.0  # faces less canonical are dropped (each identity keeps one)
+    min_age: float = 18.0  # face sources: faces labelled younger are skipped (adult voices)
+    workers: int = 1  # face sources: worker processes that build their face caches
     neutral_landmarks: bool = True  # landmark targets: the identity's neutral geometry
     grid_every: int = 10  # epochs between picture grids (the first and last always get one)
     seed: int = 0

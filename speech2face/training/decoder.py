@@ -14,9 +14,10 @@ and the input feature) when the face encoder is a differentiable Keras model (vg
 the dlib encoder there is no differentiable path from pixels to the feature, so the identity
 term is off.
 
-:func:`train_decoder` reads as its steps: faces (cached in ``faces.h5``, keyed on their
-inputs), canonical faces and landmark targets, mean landmarks, targets, model, fit
-(a checkpoint per epoch, a picture grid every ``grid_every``), save, test metrics.
+:func:`train_decoder` reads as its steps: faces (the dataset's segments and the face
+caches of `prepare-faces`, built under ``face_cache/`` for a raw source), canonical faces
+and landmark targets, mean landmarks, targets, model, fit (a checkpoint per epoch, a
+picture grid every ``grid_every``), save, test metrics.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import numpy as np
 from speech2face import integrity
 from speech2face.bundle import MEAN_FILE
 from speech2face.dataset.reader import Dataset
-from speech2face.dataset.shards import MANIFEST, sha256
 from speech2face.errors import UserError
 from speech2face.faces.alignment import CROP_SIZE
 from speech2face.training.config import DecoderConfig
@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 DECODER_FILE = "decoder.keras"
 CONFIG_FILE = "decoder.json"
 METRICS_FILE = "decoder_metrics.json"
-FACES_FILE = "faces.h5"
 CHECKPOINT_DIR = "checkpoint"
 GRID_ROWS = 6
 FACE_FIELDS = ("face", "landmarks", "feature", "identity")
 OUTSIDE_WEIGHT = 0.05  # texture-loss weight outside the face mask (the plain background)
+WARP_AT_OUTPUT_FROM = 128  # px: outputs this large get texture targets warped at their size
 WARP_PIXELS = 400_000  # pixels warped at once by texture_targets (memory ~ pixels x points)
 
 
@@ -61,10 +61,10 @@ def train_decoder(
     Args:
         data: a dataset folder (`speech2face prepare`); its train-split faces are used.
         out: the run folder: ``decoder.keras``, ``mean_landmarks.npy``, ``decoder.json``,
-            ``faces.h5`` (the training faces), ``checkpoint/``, ``grids/epoch_NNN.png``,
-            ``history.csv``, ``logs/`` (TensorBoard) and ``decoder_metrics.json`` (landmark
-            error, re-identification and mouth opening of the test faces, when there are
-            any).
+            ``face_cache/`` (the faces of raw face sources), ``checkpoint/``,
+            ``grids/epoch_NNN.png``, ``history.csv``, ``logs/`` (TensorBoard) and
+            ``decoder_metrics.json`` (landmark error, re-identification and mouth opening of
+            the test faces, when there are any).
         face_sources: manifest CSVs or ``<identity>/<file>`` folders of face-only media.
         config: options (:class:`~speech2face.training.config.DecoderConfig`).
     Returns:
@@ -81,22 +81,24 @@ def train_decoder(
     dataset = Dataset(data)
     encoder = faces.get_encoder(dataset.face_encoder, config.vggface_weights)
 
-    gathered = _training_faces(out, dataset, face_sources, encoder, config)
+    caches = face_caches(out, face_sources, dataset, config)
+    gathered = gather_faces(dataset, caches, "train", config.max_face_score)
     train = canonical_faces(gathered, config.max_face_score, config.neutral_landmarks)
     mean = _mean_landmarks(out, train)
     size = _image_size(config.preset)
-    images, targets = _targets(train, mean, size)
+    targets = _targets(train, mean, size)
     print(
-        f"decoder: {len(images)} training faces of {len(set(train['identity']))} identities "
-        f"({len(gathered['identity']) - len(images)} far from frontal and neutral dropped), "
-        f"{size}x{size} ({config.preset} preset), feature {dataset.feature_dim}-D "
-        f"{dataset.face_encoder}"
+        f"decoder: {len(train['identity'])} training faces of {len(set(train['identity']))} "
+        f"identities ({len(gathered['identity']) - len(train['identity'])} far from frontal "
+        f"and neutral dropped), {size}x{size} ({config.preset} preset), feature "
+        f"{dataset.feature_dim}-D {dataset.face_encoder}"
     )
-    decoder, trainer, targets = _build(dataset, encoder, mean, config, targets, train["feature"])
+    steps = config.epochs * -(-len(train["identity"]) // config.batch_size)
+    decoder, trainer, targets = _build(dataset, encoder, mean, config, targets, train, steps)
     done = restore(trainer, out / CHECKPOINT_DIR)
     if done:
         print(f"resuming after epoch {done}")
-    grid = _grid_writer(decoder, train, images, targets, size, out / "grids", config)
+    grid = _grid_writer(decoder, train, targets, size, out / "grids", config)
     _fit(trainer, train["feature"], targets, done, config, grid, out)
 
     decoder.save(out / DECODER_FILE)
@@ -105,53 +107,48 @@ def train_decoder(
         "face_encoder": dataset.face_encoder,
         "feature_dim": dataset.feature_dim,
         "image_size": size,
-        "faces": len(images),
+        "faces": len(train["identity"]),
         "faces_gathered": len(gathered["identity"]),
         "identity_loss": bool(encoder.differentiable),
         "dataset": str(Path(data).resolve()),
         "files": integrity.records(out, (DECODER_FILE, MEAN_FILE)),  # checked by `train`
     }
     (out / CONFIG_FILE).write_text(json.dumps(info, indent=1))
-    _test_metrics(decoder, dataset, face_sources, encoder, config, out)
+    _test_metrics(decoder, dataset, caches, encoder, out)
     return decoder
 
 
 # --- the steps, in order ---------------------------------------------------------------
 
 
-def _training_faces(out: Path, dataset: Dataset, face_sources, encoder, config) -> dict:
-    """The train-split faces, from ``faces.h5`` when it was built from the same inputs.
-
-    The cache is keyed on the dataset manifest's sha256, the face sources (resolved paths),
-    ``frames_per_video``, ``frame_candidates`` and the VGG-Face weights file: changing any
-    of them rebuilds it.
+def face_caches(out: Path, face_sources, dataset: Dataset, config) -> list[Path]:
+    """The face cache of each face source: the source itself when it is one
+    (`speech2face prepare-faces`), else one built (or resumed) under ``out/face_cache/``
+    with the dataset's face encoder (:func:`speech2face.dataset.face_cache.prepare_faces`).
     """
-    cache = out / FACES_FILE
-    key = json.dumps(
-        {
-            "dataset_sha256": sha256(dataset.root / MANIFEST),
-            "face_sources": [str(Path(s).resolve()) for s in face_sources],
-            "frames_per_video": config.frames_per_video,
-            "frame_candidates": config.frame_candidates,
-            "vggface_weights": config.vggface_weights,
-        },
-        sort_keys=True,
-    )
-    if cache.is_file():
-        faces = _load_faces(cache, key)
-        if faces is not None:
-            return faces
-        log.info("%s was built from other inputs: rebuilding it", cache)
-    faces = gather_faces(
-        dataset,
-        face_sources,
-        "train",
-        encoder,
-        config.frames_per_video,
-        candidates=config.frame_candidates,
-    )
-    _save_faces(cache, faces, key)
-    return faces
+    from speech2face.dataset import face_cache
+
+    caches = []
+    for i, source in enumerate(face_sources):
+        if face_cache.is_face_cache(source):
+            caches.append(Path(source))
+            continue
+        folder = out / "face_cache" / f"{i}-{Path(source).stem}"
+        face_cache.prepare_faces(
+            source,
+            folder,
+            face_cache.FaceSourceConfig(
+                face_encoder=dataset.face_encoder,
+                vggface_weights=config.vggface_weights,
+                min_age=config.min_age,
+                frames_per_video=config.frames_per_video,
+                frame_candidates=config.frame_candidates,
+                size=int(dataset.manifest.get("face_size", CROP_SIZE)),
+                workers=config.workers,
+            ),
+        )
+        caches.append(folder)
+    return caches
 
 
 def _mean_landmarks(out: Path, faces: dict) -> np.ndarray:
@@ -170,25 +167,101 @@ def _image_size(preset: str) -> int:
     return PRESETS[preset]["image_size"] if preset in PRESETS else 64
 
 
-def _targets(faces: dict, mean: np.ndarray, size: int) -> tuple[np.ndarray, dict]:
-    """Faces at ``size`` (float32 [0, 1]) and the targets {"texture" (inside the face mask,
-    plain background outside), "landmarks" (the landmark targets, normalised)}."""
+def _targets(faces: dict, mean: np.ndarray, size: int) -> dict:
+    """The decoder's targets: {"texture": (N, size, size, 3) uint8, the face warped to the
+    mean landmarks inside the face mask on the plain background; "landmarks": (N, 68, 2)
+    float32, the landmark targets normalised}. uint8 keeps 20,000 faces at 128 px in
+    ~1 GB; :class:`FaceBatches` scales them to [0, 1] per batch."""
+    from tqdm import tqdm
+
     from speech2face.models.face_decoder import BACKGROUND, face_mask
 
-    images, _ = resize_faces(faces["face"], faces["landmarks"], size)
     crop = faces["face"].shape[1]
-    # warped at the crop's resolution, then resized: the closed mouths of the mean landmarks
-    # are ~1 px apart at 224 px, well below a pixel at 64
-    textures = texture_targets(faces["face"], faces["landmarks"], mean * crop)
-    textures, _ = resize_faces(textures, faces["landmarks"], size)
+    # warped at the crop's resolution below 128 px (the closed mouths of the mean landmarks
+    # are ~1 px apart at 224 px, well below a pixel at 64), else at the output size, which
+    # costs (size / crop)^2 of the time (0.04 s a face at 128 px, 0.15 s at 224)
+    warp_size = crop if size < WARP_AT_OUTPUT_FROM else size
     mask = face_mask(mean, size)[None, :, :, None]
-    textures = textures * mask + np.asarray(BACKGROUND, np.float32) * (1 - mask)
-    target = faces["target"] / faces["face"].shape[1]
-    return images, {"texture": textures.astype(np.float32), "landmarks": target}
+    background = np.asarray(BACKGROUND, np.float32)
+    textures = np.empty((len(faces["face"]), size, size, 3), np.uint8)
+    chunk = 256
+    for i in tqdm(
+        range(0, len(textures), chunk),
+        desc="texture targets",
+        unit_scale=chunk,
+        disable=len(textures) < 2 * chunk,
+    ):
+        part = slice(i, i + chunk)
+        images = resize_uint8(faces["face"][part], warp_size)
+        scale = warp_size / crop
+        warped = texture_targets(images, faces["landmarks"][part] * scale, mean * warp_size)
+        warped = resize_uint8(warped, size).astype(np.float32) / 255.0
+        blended = warped * mask + background * (1 - mask)
+        textures[part] = (blended * 255 + 0.5).astype(np.uint8)
+    target = (faces["target"] / crop).astype(np.float32)
+    return {"texture": textures, "landmarks": target}
 
 
-def _build(dataset: Dataset, encoder, mean, config, targets: dict, features: np.ndarray):
+def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, S0, S0, 3) uint8 -> (N, size, size, 3) uint8 (OpenCV area interpolation)."""
+    import cv2
+
+    if images.shape[1] == size:
+        return images
+    return np.stack(
+        [cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]
+    ).reshape(len(images), size, size, 3)
+
+
+def face_batches(features: np.ndarray, targets: dict, batch_size: int, seed: int):
+    """Seeded shuffled (features, targets) batches for ``keras.Model.fit``.
+
+    A ``keras.utils.PyDataset``: batch ``i`` of epoch ``e`` is the same in every run of the
+    same seed (so a resumed run sees the batches an uninterrupted one would), and uint8
+    arrays are scaled to [0, 1] float32 per batch (the targets of 20,000 faces stay uint8
+    in memory).
+
+    Args:
+        features: (N, dim) float32. targets: {name: (N, ...) array}; uint8 arrays are
+            divided by 255.
+    """
+    import keras
+
+    class _Batches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch = 0
+            self.order = self._order(0)
+
+        def _order(self, epoch):
+            return np.random.default_rng([seed, epoch]).permutation(len(features))
+
+        def __len__(self):
+            return -(-len(features) // batch_size)
+
+        def __getitem__(self, i):
+            rows = np.sort(self.order[i * batch_size : (i + 1) * batch_size])
+            y = {}
+            for name, array in targets.items():
+                part = array[rows]
+                y[name] = part.astype(np.float32) / 255.0 if part.dtype == np.uint8 else part
+            return features[rows], y
+
+        def on_epoch_end(self):
+            self.epoch += 1
+            self.order = self._order(self.epoch)
+
+    return _Batches()
+
+
+def _build(dataset: Dataset, encoder, mean, config, targets: dict, train: dict, steps: int):
     """The decoder and its compiled trainer (+ the identity head for a differentiable encoder).
+
+    Losses: texture L1 weighted by the face mask, plus ``edge_weight`` x the same L1 on the
+    image gradients (sharper edges than the L1 alone, which blurs what it cannot place),
+    landmark MSE, and the identity loss when the encoder is differentiable. The learning
+    rate is constant or follows a cosine decay over the ``steps`` of the run
+    (``config.schedule``).
 
     Returns:
         (decoder, trainer, targets): ``targets`` gains "identity" (the input features) when
@@ -205,23 +278,29 @@ def _build(dataset: Dataset, encoder, mean, config, targets: dict, features: np.
         "landmarks": decoder.get_layer("landmarks").output,
     }
     size = int(decoder.get_layer("texture").output.shape[1])
-    losses = {"texture": masked_l1(face_mask(mean, size)), "landmarks": "mse"}
+    mask = face_mask(mean, size)
+    losses = {"texture": masked_l1(mask, edge_weight=config.edge_weight), "landmarks": "mse"}
     weights = {"texture": 1.0, "landmarks": config.landmark_weight}
     if encoder.differentiable:
         outputs["identity"] = _identity_head(decoder, config.vggface_weights)
         losses["identity"] = keras.losses.CosineSimilarity()  # = negative cosine
         weights["identity"] = config.identity_weight
-        targets = {**targets, "identity": features}
+        targets = {**targets, "identity": train["feature"]}
     else:
         log.info(
             "identity loss off: the %s face encoder is not differentiable", dataset.face_encoder
         )
+    rate = config.learning_rate
+    if config.schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, max(1, steps), alpha=0.02)
+    elif config.schedule != "constant":
+        raise UserError(f"unknown schedule {config.schedule!r}: use constant or cosine")
     trainer = keras.Model(decoder.input, outputs)
-    trainer.compile(keras.optimizers.Adam(config.learning_rate), loss=losses, loss_weights=weights)
+    trainer.compile(keras.optimizers.Adam(rate), loss=losses, loss_weights=weights)
     return decoder, trainer, targets
 
 
-def _grid_writer(decoder, faces: dict, images, targets: dict, size: int, folder: Path, config):
+def _grid_writer(decoder, faces: dict, targets: dict, size: int, folder: Path, config):
     """A function of the epoch that saves ``folder/epoch_NNN.png`` after the first and the
     last epoch and every ``config.grid_every``: a few training faces, their target texture
     and target face (the texture rendered at the landmark targets), and the decoder's
@@ -229,8 +308,10 @@ def _grid_writer(decoder, faces: dict, images, targets: dict, size: int, folder:
     cores, longer than an epoch of the small preset.)"""
     from speech2face.evaluation.report import face_grid
 
-    pick = np.linspace(0, len(images) - 1, min(GRID_ROWS, len(images))).astype(int)
-    textures = targets["texture"][pick]
+    n = len(faces["identity"])
+    pick = np.linspace(0, n - 1, min(GRID_ROWS, n)).astype(int)
+    images = resize_uint8(faces["face"][pick], size).astype(np.float32) / 255.0
+    textures = targets["texture"][pick].astype(np.float32) / 255.0
     target_faces = np.asarray(
         decoder.get_layer("image")([textures, targets["landmarks"][pick].astype(np.float32)])
     )
@@ -242,7 +323,7 @@ def _grid_writer(decoder, faces: dict, images, targets: dict, size: int, folder:
         pred = decoder.predict(faces["feature"][pick], verbose=0)
         face_grid(
             {
-                "input face": images[pick],
+                "input face": images,
                 "target texture": textures,
                 "target face": target_faces,
                 "predicted texture": pred["texture"],
@@ -273,9 +354,7 @@ def _fit(trainer, features, targets: dict, done: int, config, grid, out: Path) -
     if keras.backend.backend() == "tensorflow":
         callbacks.append(keras.callbacks.TensorBoard(str(out / "logs")))
     trainer.fit(
-        features,
-        targets,
-        batch_size=config.batch_size,
+        face_batches(features, targets, config.batch_size, config.seed),
         epochs=config.epochs,
         initial_epoch=done,
         callbacks=callbacks,
@@ -283,20 +362,12 @@ def _fit(trainer, features, targets: dict, done: int, config, grid, out: Path) -
     )
 
 
-def _test_metrics(decoder, dataset, face_sources, encoder, config, out: Path) -> dict | None:
+def _test_metrics(decoder, dataset, caches, encoder, out: Path) -> dict | None:
     """Landmark error, re-identification and neutrality on the test faces (video frames
     chosen as for training, none dropped) -> ``decoder_metrics.json``."""
     from speech2face.evaluation.decoder_quality import decoder_quality
 
-    test = gather_faces(
-        dataset,
-        face_sources,
-        "test",
-        encoder,
-        config.frames_per_video,
-        required=False,
-        candidates=config.frame_candidates,
-    )
+    test = gather_faces(dataset, caches, "test", np.inf, required=False)
     if test is None:
         log.info("no test faces in %s or the face sources: no decoder metrics", dataset.root)
         return None
@@ -328,48 +399,62 @@ def _number(value) -> str:
 
 def gather_faces(
     dataset: Dataset,
-    face_sources=(),
+    caches=(),
     split: str = "train",
-    encoder=None,
-    frames_per_video: int = DecoderConfig.frames_per_video,
+    max_face_score: float = np.inf,
     required: bool = True,
-    candidates: int = 1,
 ) -> dict | None:
-    """Faces of one split from the dataset's segments and from face-only sources.
+    """Faces of one split from the dataset's segments and from face caches.
 
     Args:
-        encoder: the dataset's face encoder (:func:`speech2face.faces.get_encoder`); it
-            gives the face sources' features.
-        frames_per_video: faces kept from each video of the face sources.
+        caches: face-cache folders (:func:`face_caches`, `speech2face prepare-faces`).
+        max_face_score: faces of the caches less canonical than this are dropped, except
+            the best of an identity with several faces (:func:`_canonical_in_cache`).
         required: when False, a split without faces gives None instead of an error.
-        candidates: frames read per kept face of a video; the most frontal and neutral are
-            kept (:func:`speech2face.dataset.face_sources.collect_faces`).
     Returns:
         {"face": (N, 224, 224, 3) uint8, "landmarks": (N, 68, 2) crop pixels (x, y),
         "feature": (N, dim) float32, "identity": (N,) str}.
     Raises:
-        UserError: a face source is neither a CSV nor a folder, or (``required``) no face
+        UserError: a cache of another face encoder or crop size, or (``required``) no face
             of the split was found.
+        DamagedFileError: a shard that differs from its record.
     """
-    from speech2face.dataset.face_sources import collect_faces
+    from speech2face.dataset import face_cache
 
     parts = [dataset.load(split, FACE_FIELDS)] if dataset.index(split) else []
-    for source in face_sources:
-        got = collect_faces(
-            source,
-            encoder,
-            split,
-            frames_per_video,
-            size=int(dataset.manifest.get("face_size", CROP_SIZE)),
-            candidates=candidates,
-        )
-        parts.append({k: got[k] for k in FACE_FIELDS})
+    size = int(dataset.manifest.get("face_size", CROP_SIZE))
+    for cache in caches:
+        got = face_cache.read_faces(cache, split, fields=FACE_FIELDS + ("score",))
+        keep = _canonical_in_cache(got["score"], got["identity"], max_face_score)
+        got = {k: got[k][keep] for k in FACE_FIELDS}
+        if len(got["identity"]) and (
+            got["face"].shape[1] != size or got["feature"].shape[1] != dataset.feature_dim
+        ):
+            raise UserError(
+                f"{cache}: faces of {got['face'].shape[1]} px with {got['feature'].shape[1]}-D "
+                f"features, the dataset has {size} px and {dataset.feature_dim}-D; prepare "
+                "the faces with the dataset's face encoder"
+            )
+        parts.append(got)
     parts = [p for p in parts if len(p["identity"])]
     if not parts:
         if not required:
             return None
         raise UserError(f"no {split} faces in {dataset.root} or the face sources")
     return {k: np.concatenate([p[k] for p in parts]) for k in FACE_FIELDS}
+
+
+def _canonical_in_cache(scores, identities, max_score: float) -> np.ndarray:
+    """(N,) bool: faces scoring at most ``max_score``, and the best face of each identity
+    that has several. A photo that is its own identity (UTKFace has no identity labels)
+    is kept only when canonical enough, where "each identity keeps its best" (the rule of
+    :func:`canonical_faces`) would keep every one."""
+    from speech2face.faces import canonical
+
+    names, counts = np.unique(np.asarray(identities).astype(str), return_counts=True)
+    several = np.isin(np.asarray(identities).astype(str), names[counts > 1])
+    best = canonical.most_canonical(scores, identities, -np.inf)  # each identity's best
+    return (scores <= max_score) | (best & several)
 
 
 def canonical_faces(faces: dict, max_score: float, neutral: bool = True) -> dict:
@@ -401,9 +486,11 @@ def canonical_faces(faces: dict, max_score: float, neutral: bool = True) -> dict
     return kept
 
 
-def masked_l1(mask: np.ndarray, outside: float = OUTSIDE_WEIGHT):
+def masked_l1(mask: np.ndarray, outside: float = OUTSIDE_WEIGHT, edge_weight: float = 0.0):
     """Texture loss: L1 weighted by the face mask (``outside`` added everywhere), per face
-    divided by the weights' sum, so its scale is that of a plain L1.
+    divided by the weights' sum, so its scale is that of a plain L1; plus ``edge_weight``
+    x the same weighted L1 of the horizontal and vertical image differences (a gradient
+    loss: an L1 alone settles on blur where it cannot place an edge).
 
     Args:
         mask: (S, S) float in [0, 1] (:func:`speech2face.models.face_decoder.face_mask`).
@@ -414,10 +501,18 @@ def masked_l1(mask: np.ndarray, outside: float = OUTSIDE_WEIGHT):
 
     weights = (np.asarray(mask, np.float32) + outside)[None, :, :, None]
     total = float(weights.sum() * 3)
+    wx, wy = weights[:, :, 1:], weights[:, 1:]
+    total_x, total_y = float(wx.sum() * 3), float(wy.sum() * 3)
 
     def texture_l1(y_true, y_pred):
-        error = ops.abs(y_true - y_pred) * weights
-        return ops.sum(error, axis=(1, 2, 3)) / total
+        error = ops.sum(ops.abs(y_true - y_pred) * weights, axis=(1, 2, 3)) / total
+        if not edge_weight:
+            return error
+        d = y_true - y_pred
+        dx = ops.abs(d[:, :, 1:] - d[:, :, :-1]) * wx
+        dy = ops.abs(d[:, 1:] - d[:, :-1]) * wy
+        edges = ops.sum(dx, axis=(1, 2, 3)) / total_x + ops.sum(dy, axis=(1, 2, 3)) / total_y
+        return error + edge_weight * edges
 
     return texture_l1
 
@@ -477,35 +572,3 @@ def _identity_head(decoder, vgg_weights: str):
     x = keras.layers.Lambda(lambda t: keras.ops.flip(t * 255.0, axis=-1) - mean, name="to_bgr")(x)
     fc7, _ = vgg(x)
     return fc7
-
-
-def _save_faces(path: Path, faces: dict, key: str) -> None:
-    """Write the faces to ``path`` atomically, with ``key`` (what they were built from)."""
-    import h5py
-
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        for k, v in faces.items():
-            if v.dtype == object:
-                f.create_dataset(k, data=[str(x) for x in v], dtype=h5py.string_dtype())
-            else:
-                f.create_dataset(k, data=v)
-        f.attrs["key"] = key
-    os.replace(tmp, path)
-
-
-def _load_faces(path: Path, key: str) -> dict | None:
-    """The faces of a ``faces.h5`` built from ``key``; None when it was built from others."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        if f.attrs.get("key") != key:
-            return None
-        return {
-            k: (
-                np.array([x.decode() for x in f[k][:]], dtype=object)
-                if f[k].dtype.kind == "O"
-                else f[k][:]
-            )
-            for k in f
-        }
