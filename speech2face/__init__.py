@@ -3,11 +3,13 @@
     import speech2face
 
     speech2face.prepare("data/clips", "runs/dataset")                    # clips -> dataset
-    speech2face.train_decoder("runs/dataset", "runs/decoder")            # feature -> face
+    speech2face.prepare_faces("data/utkface.csv", "runs/utkface")        # photos -> faces
+    speech2face.train_decoder("runs/dataset", "runs/decoder", faces=["runs/utkface"])
     speech2face.pretrain("data/speech", "runs/pretrain")                 # voice -> speaker
     speech2face.train("runs/dataset", "runs/decoder", "runs/bundle", init="runs/pretrain")
     speech2face.evaluate("runs/dataset", "runs/bundle", "runs/report")   # metrics + pictures
     image, feature = speech2face.load_model("runs/bundle").predict("voice.wav")
+    image, feature = speech2face.load_model().predict("voice.wav")       # the shipped model
     image, embedding = speech2face.load_wav2pix("runs/wav2pix").predict("voice.wav")  # Wav2Pix
 
 See :mod:`speech2face.api`. The names are loaded on first use, so ``import speech2face``
@@ -18,6 +20,7 @@ __version__ = "0.1.0"
 
 _API = (
     "prepare",
+    "prepare_faces",
     "train_decoder",
     "pretrain",
     "train",

@@ -83,6 +83,30 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
         return build.prepare(clips, output, settings, failures)
 
 
+def prepare_faces(source: str | os.PathLike, output: str | os.PathLike, **config) -> dict:
+    """Build (or resume) a face cache: photos / face videos -> faces detected, aligned,
+    described and scored once, in HDF5 shards (`speech2face prepare-faces`).
+
+    Args:
+        source: a labelled-photo CSV (``file``, ``age``, ``gender``, ``race``, ``split``:
+            UTKFace's ``utkface.csv``), a manifest CSV (face_photo / face_video rows) or a
+            folder ``<identity>/<file>``.
+        output: the cache folder: ``face_shards/faces-NNNNN.h5``, ``faces.json``,
+            ``failures.csv``; ``train_decoder(faces=[output])`` reads it.
+        **config: fields of :class:`~speech2face.dataset.face_cache.FaceSourceConfig`.
+    Returns:
+        The ``faces.json`` record (counts and shards with their sha256).
+    Raises:
+        UserError: not a face source, no faces after the age filter, an unknown option
+            value, or another run writing into ``output`` (``locks.BusyError``).
+    """
+    from speech2face.dataset.face_cache import FaceSourceConfig, prepare_faces
+
+    (options,) = _options("prepare_faces", config, FaceSourceConfig)
+    with locks.hold(output, "prepare-faces"):
+        return prepare_faces(source, output, FaceSourceConfig(**options))
+
+
 def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(), **config):
     """Train (or resume) the face decoder (Cole et al.): face feature -> face image.
 
@@ -231,15 +255,21 @@ def evaluate(
     return run(data, model, output, split, gallery_size, face_scorer)
 
 
-def load_model(bundle: str | os.PathLike) -> Speech2Face:
+def load_model(bundle: str | os.PathLike | None = None) -> Speech2Face:
     """Load a trained bundle; ``.predict(voice)`` gives (face (S, S, 3) uint8, feature).
+
+    Args:
+        bundle: a bundle folder of `speech2face train`; None loads the shipped default
+            model (``speech2face/default_model``, see its MODEL_CARD.md).
 
     Raises:
         UserError: the folder is not a complete bundle (names the missing files).
         DamagedFileError: a file of the bundle is damaged or foreign (checked against the
             sizes and sha256 in ``bundle.json``); the message names it and what to do.
     """
-    return Speech2Face.load(bundle)
+    from speech2face.bundle import default_bundle
+
+    return Speech2Face.load(default_bundle() if bundle is None else bundle)
 
 
 def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> dict:

@@ -28,11 +28,16 @@ DECODER = "face_decoder"
 MEAN_FILE = "mean_landmarks.npy"  # also the name inside a train-decoder run folder
 BUNDLE_FILE = "bundle.json"
 FORMAT = 1  # bundle.json's "format": written now, and the newest this release reads
+# the bundle that ships inside the package (MODEL_CARD.md in it): `predict` and `serve`
+# use it when no --model is given; preprocess/build_default_model.py rebuilds it
+DEFAULT_BUNDLE = Path(__file__).with_name("default_model")
 PARTS = tuple(f"{stem}{ext}" for stem in (VOICE, DECODER) for ext in (".json", ".weights.h5"))
 
 
 def remedy(bundle: str | os.PathLike) -> str:
     """What to do about a damaged bundle file (the end of the one-line error)."""
+    if Path(bundle).resolve() == DEFAULT_BUNDLE.resolve():
+        return "reinstall speech2face (pip install --force-reinstall speech2face)"
     return (
         f"re-run `speech2face train` with `-o {bundle}` to rewrite the bundle (from its "
         "checkpoint when it has one), or use another bundle"
@@ -122,6 +127,20 @@ def read_config(bundle: str | os.PathLike, verify: bool = True) -> dict:
     if verify:
         integrity.check_all(bundle, config.get("files", {}), remedy(bundle), what="bundle file")
     return config
+
+
+def default_bundle() -> Path:
+    """The shipped bundle's folder (:data:`DEFAULT_BUNDLE`).
+
+    Raises:
+        UserError: this installation has no shipped bundle.
+    """
+    if not (DEFAULT_BUNDLE / BUNDLE_FILE).is_file():
+        raise UserError(
+            f"{DEFAULT_BUNDLE}: this installation has no shipped model; pass --model BUNDLE "
+            "(from `speech2face train`) or rebuild it with preprocess/build_default_model.py"
+        )
+    return DEFAULT_BUNDLE
 
 
 def load_bundle(bundle: str | os.PathLike, verify: bool = True) -> tuple:

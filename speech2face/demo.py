@@ -1,13 +1,15 @@
 """`speech2face demo`: the whole pipeline on the real sample clips, on a CPU.
 
 prepare (split mode ``both``: unseen test identities, and held-out speech of the training
-identities) -> train-decoder -> train the voice side (by default the cross-validated
-recipe: a head on the pretrained GE2E speaker encoder; ``voice_encoder="paper"`` pretrains
-and trains the Table 1 CNN instead) -> predict the test voices -> evaluate both protocols
--> cross-validate the recipe over identities -> summary and goals. Every stage resumes, so
-rerunning continues where a stopped run left off. Eighteen training identities cannot
-teach what VoxCeleb teaches: the demo shows that training fits, what a voice carries to the
-face on seen and unseen speakers, and every number beside its chance row.
+identities) -> the face decoder (the shipped one, trained on ~20,000 faces; or
+train-decoder on the sample faces with ``retrain_decoder``) -> train the voice side (by
+default the cross-validated recipe: a head on the pretrained GE2E speaker encoder;
+``voice_encoder="paper"`` pretrains and trains the Table 1 CNN instead) -> predict the
+test voices -> evaluate both protocols -> cross-validate the recipe over identities ->
+summary and goals. Every stage resumes, so rerunning continues where a stopped run left
+off. Eighteen training identities cannot teach what VoxCeleb teaches: the demo shows that
+training fits, what a voice carries to the face on seen and unseen speakers, and every
+number beside its chance row.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ OUTPUT = "runs/demo"  # the demo's run folder unless told
 class DemoConfig:
     """Sizes of the demo (``quick`` for tests: a pipeline smoke run of a minute or two)."""
 
-    decoder_epochs: int = 150
+    retrain_decoder: bool = False  # False: the shipped decoder (~20,000 faces); True: train
+    decoder_epochs: int = 150  # retrain_decoder: on the sample faces only
     decoder_preset: str = "small128"  # 128 px faces; 150 epochs take ~3 min on 2 cores
     voice_encoder: str = "ge2e"  # the cross-validated route; "paper": pretrain + the CNN
     pretrain_steps: int = 400  # paper route
@@ -199,14 +202,23 @@ def run_demo(
         split_mode="both",
         hop_seconds=config.hop_seconds,
     )
-    print(f"[2/7] train-decoder: {config.decoder_epochs} epochs -> {out / 'decoder'}")
-    api.train_decoder(
-        out / "dataset",
-        out / "decoder",
-        faces=[manifest],
-        epochs=config.decoder_epochs,
-        preset=config.decoder_preset,
-    )
+    if config.retrain_decoder:
+        print(f"[2/7] train-decoder: {config.decoder_epochs} epochs -> {out / 'decoder'}")
+        api.train_decoder(
+            out / "dataset",
+            out / "decoder",
+            faces=[manifest],
+            epochs=config.decoder_epochs,
+            preset=config.decoder_preset,
+        )
+    else:
+        from speech2face.bundle import default_bundle
+        from speech2face.training.decoder import decoder_run_from_bundle
+
+        print(
+            f"[2/7] face decoder: the shipped one -> {out / 'decoder'} (--retrain-decoder: train)"
+        )
+        decoder_run_from_bundle(default_bundle(), out / "decoder")
     print(f"[3/7] train the voice side ({config.voice_encoder}) -> {out / 'bundle'}")
     model = _train_voice(out, manifest, config)
     print(f"[4/7] predict faces for the test voices -> {out / 'predictions'}")

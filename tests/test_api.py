@@ -30,6 +30,7 @@ def test_public_names():
     assert set(speech2face.__all__) == {
         "__version__",
         "prepare",
+        "prepare_faces",
         "train_decoder",
         "pretrain",
         "train",

@@ -8,12 +8,26 @@ from speech2face.demo import OUTPUT, DemoConfig
 from speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
 
 
+def default_model_note(model: str | None):
+    """``model``, or the shipped bundle's folder with a line saying it is used."""
+    if model is not None:
+        return model
+    from speech2face.bundle import default_bundle
+
+    folder = default_bundle()
+    print(
+        f"no --model given: using the shipped default model ({folder}; trained on the "
+        "sample data and UTKFace, non-commercial research use, see its MODEL_CARD.md)"
+    )
+    return folder
+
+
 def _cmd_predict(args) -> int:
     from speech2face import api
     from speech2face.predict_files import check_output_folder, predict_files
 
     check_output_folder(args.output, args.voices)  # before the model loads
-    model = api.load_model(args.model)
+    model = api.load_model(default_model_note(args.model))
     result = predict_files(model, args.voices, args.output, save_features=args.save_features)
     done, skipped = len(result["written"]), len(result["skipped"])
     warned = f", {len(result['warnings'])} with a warning" if result["warnings"] else ""
@@ -103,6 +117,7 @@ def _cmd_demo(args) -> int:
     config = DemoConfig.quick() if args.quick else DemoConfig()
     config.workers = args.workers
     config.voice_encoder = args.voice_encoder
+    config.retrain_decoder = args.retrain_decoder
     run_demo(args.output, args.data, config)
     return 0
 
@@ -120,7 +135,11 @@ def _add_predict(sub) -> None:
     )
     p.add_argument("voices", nargs="+", metavar="VOICE", help="audio or video files")
     p.add_argument("-o", "--output", required=True, help="folder for the PNG faces")
-    p.add_argument("--model", required=True, help="bundle folder from `speech2face train`")
+    p.add_argument(
+        "--model",
+        help="bundle folder from `speech2face train` (default: the shipped model, see "
+        "speech2face/default_model/MODEL_CARD.md)",
+    )
     p.add_argument("--save-features", action="store_true", help="also write features as .npy")
     p.set_defaults(func=_cmd_predict)
 
@@ -212,7 +231,8 @@ def _add_demo(sub) -> None:
     p = sub.add_parser(
         "demo",
         help="the whole pipeline on the real sample clips (about 4 minutes on a 2-core CPU)",
-        description="prepare (both protocols) -> train-decoder -> train (a head on the "
+        description="prepare (both protocols) -> the shipped face decoder (--retrain-decoder: "
+        "train-decoder on the sample faces) -> train (a head on the "
         "pretrained GE2E speaker encoder; --voice-encoder paper: pretrain + the paper's CNN) "
         "-> predict -> evaluate on the sample clips -> cross-validate the recipe over "
         "identities, then the goals measured. Writes OUTPUT/dataset, OUTPUT/decoder, "
@@ -224,6 +244,12 @@ def _add_demo(sub) -> None:
     p.add_argument("-o", "--output", default=OUTPUT, help="output folder (default: %(default)s)")
     p.add_argument("--data", help="local copy of the sample data (folder with manifest.csv)")
     p.add_argument("--quick", action="store_true", help="a tiny run that checks the pipeline")
+    p.add_argument(
+        "--retrain-decoder",
+        action="store_true",
+        help="train the face decoder on the sample faces (about 3 minutes) instead of using "
+        "the shipped one (trained on ~20,000 UTKFace and sample faces)",
+    )
     p.add_argument(
         "--workers",
         type=int,

@@ -6,9 +6,10 @@ from speech2face.serve import HOST, PORT  # light: numpy only; Gradio loads in s
 
 
 def _cmd_serve(args) -> int:
+    from speech2face.cli.result_commands import default_model_note
     from speech2face.serve import serve
 
-    serve(args.model, args.data, args.host, args.port, args.split, args.wav2pix)
+    serve(default_model_note(args.model), args.data, args.host, args.port, args.split, args.wav2pix)
     return 0
 
 
@@ -22,7 +23,9 @@ def register(sub) -> None:
         "face Speech2Face predicts, the voice-pitch reading and, with --data, the nearest "
         "identities of the dataset's gallery beside their real faces. Needs the [web] extra.",
     )
-    p.add_argument("--model", required=True, help="bundle folder from `speech2face train`")
+    p.add_argument(
+        "--model", help="bundle folder from `speech2face train` (default: the shipped model)"
+    )
     p.add_argument("--data", help="dataset folder whose identities form the gallery")
     p.add_argument("--split", help="gallery split of --data (default: every identity)")
     p.add_argument("--wav2pix", help="a Wav2Pix run folder (`wav2pix train`): a second face")

@@ -255,8 +255,8 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
         "--preset",
         config,
         "preset",
-        "small: 64 px, small128: 128 px, paper: 224 px",
-        choices=["small", "small128", "paper"],
+        "small: 64 px, small128 and medium128 (twice the channels): 128 px, paper: 224 px",
+        choices=["small", "small128", "medium128", "paper"],
     )
     config_option(p, "--epochs", config, "epochs", "passes over the faces", type=int)
     config_option(p, "--batch-size", config, "batch_size", "faces per step", type=int)

@@ -8,7 +8,9 @@
   identities (averaged; chance 1/200), the protocol of the issue "the face side at scale";
 - sharpness: the variance of the Laplacian (grey levels) inside the face (the hull of its
   landmarks) of the rendered face over that of the real aligned crop, per face, median
-  (1 = as detailed as the photo; an L1-trained decoder blurs, ~0.1);
+  (1 = as detailed as the photo; an L1-trained decoder blurs): at the render's size (the
+  real crop resized to it, the fair comparison) and at the crop's (the render upsampled,
+  which no 128 px render can match: upsampling adds no detail);
 - neutrality: the mean mouth opening (:func:`speech2face.faces.canonical.mouth_opening`) of
   the rendered faces (dlib's landmarks found on them) beside that of the input faces and of
   the canonical landmark targets; a decoder of canonical faces renders closed mouths.
@@ -146,7 +148,8 @@ def decoder_quality(decoder, faces: dict, encoder, crop_size: int = CROP_SIZE) -
         "reid_top1_true_faces" (the same protocol on the real crops, a ceiling),
         "reid_top1_gallery", "reid_gallery_size", "reid_gallery_chance" (galleries of
         :data:`REID_GALLERY` identities), "sharpness_ratio" (median Laplacian variance
-        ratio, rendered / real, inside the face),
+        ratio inside the face, the render / the real crop resized to the render's size),
+        "sharpness_ratio_crop" (the same with the render upsampled to the crop's size),
         "mouth_opening_faces" (input faces), "mouth_opening_predicted" (the decoder's
         landmarks), "mouth_opening_rendered" (dlib's landmarks on the rendered faces, mean
         over "rendered_faces_found", the share where dlib finds a face; None when it finds
@@ -165,7 +168,17 @@ def decoder_quality(decoder, faces: dict, encoder, crop_size: int = CROP_SIZE) -
     gallery, per_gallery = gallery_top1(
         rendered, faces["identity"], faces["feature"], faces["identity"]
     )
-    ratio = laplacian_variance(crops, lm) / laplacian_variance(faces["face"], faces["landmarks"])
+    real_var = laplacian_variance(faces["face"], faces["landmarks"])
+    ratio_crop = laplacian_variance(crops, lm) / real_var
+    side = pred["image"].shape[1]  # and at the decoder's own size, the real crop resized
+    native = (np.clip(pred["image"], 0, 1) * 255 + 0.5).astype(np.uint8)
+    small = np.stack(
+        [cv2.resize(f, (side, side), interpolation=cv2.INTER_AREA) for f in faces["face"]]
+    )
+    scale = side / faces["face"].shape[1]
+    ratio = laplacian_variance(native, lm * scale) / laplacian_variance(
+        small, faces["landmarks"] * scale
+    )
     out = {
         "faces": int(len(crops)),
         "identities": n_ids,
@@ -177,6 +190,7 @@ def decoder_quality(decoder, faces: dict, encoder, crop_size: int = CROP_SIZE) -
         "reid_gallery_size": per_gallery,
         "reid_gallery_chance": 1.0 / per_gallery,
         "sharpness_ratio": float(np.nanmedian(ratio)),
+        "sharpness_ratio_crop": float(np.nanmedian(ratio_crop)),
         "mouth_opening_faces": float(canonical.mouth_opening(faces["landmarks"]).mean()),
         "mouth_opening_predicted": float(canonical.mouth_opening(lm).mean()),
         "mouth_opening_rendered": (

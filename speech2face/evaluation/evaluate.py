@@ -127,6 +127,24 @@ class GenderJudge:
         }
 
 
+def face_attributes(encoder, decoded: dict, true_features: np.ndarray) -> dict:
+    """Age, gender and ethnicity of the faces decoded from voices against the true faces,
+    by the shipped offline judges (:mod:`speech2face.evaluation.face_judges`; the paper's
+    Face++ evaluation, §4.1). The decoded faces are described by dlib at the decoder's own
+    landmarks; the true faces by their features.
+
+    Args:
+        encoder: the dlib face encoder. decoded: the decoder's output for the predicted
+            features ("image" (N, S, S, 3) in [0, 1], "landmarks" (N, 68, 2) normalised).
+        true_features: (N, 128) dlib features of the true faces.
+    """
+    from speech2face.evaluation.face_judges import attribute_agreement, load_judges
+
+    crops = rendered_to_crops(decoded["image"])
+    described = encoder.encode(crops, np.asarray(decoded["landmarks"]) * crops.shape[1])
+    return attribute_agreement(load_judges(), described, true_features)
+
+
 def _check(model, dataset: Dataset, bundle, data) -> None:
     if int(model.config["feature_dim"]) != dataset.feature_dim:
         raise UserError(
@@ -227,6 +245,7 @@ def evaluate_split(
     if judge is not None:
         routes = judge.answers(seg, pred, from_voice["image"], from_face["image"])
         metrics["gender"] = judge.agreement(seg, pred, None, None, routes)
+        metrics["attributes"] = face_attributes(judge.encoder, from_voice, seg["feature"])
     probes, gallery = _scored(scorer, seg, from_voice["image"]) or (pred, seg["feature"])
     metrics["literature"] = literature_figures(
         probes,

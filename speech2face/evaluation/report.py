@@ -165,7 +165,45 @@ def write_pictures(
         title=f"{metrics.get('protocol', split)}: voice -> predicted face, beside the true "
         "face (one segment per identity)",
     )
-    return [faces, recall_curves(metrics, out / f"recall_{split}.png")]
+    pictures = [faces, recall_curves(metrics, out / f"recall_{split}.png")]
+    if metrics.get("attributes"):
+        pictures.append(
+            attribute_confusions(metrics["attributes"], out / f"attributes_{split}.png")
+        )
+    return pictures
+
+
+def attribute_confusions(attributes: dict, path: str | os.PathLike) -> Path:
+    """Confusion matrices of the face judges (rows: the true face's class, columns: the
+    decoded face's; each row normalised), for gender, age class and ethnicity, in the
+    manner of the Speech2Face paper's Fig. 5."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    for ax, name, title in zip(
+        axes, ("gender", "age", "race"), ("gender", "age class", "ethnicity"), strict=True
+    ):
+        counts = np.asarray(attributes[name]["confusion"], np.float64)
+        rows = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+        ax.imshow(rows, vmin=0, vmax=1, cmap="Blues")
+        labels = attributes[name]["classes"]
+        ax.set_xticks(range(len(labels)), labels, rotation=45, fontsize=7)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                if counts[i, j]:
+                    ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7)
+        agree = attributes[name].get("agreement", attributes[name].get("class_agreement"))
+        ax.set_title(
+            f"{title}: agreement {agree:.2f} (chance {attributes[name]['chance']:.2f})", fontsize=9
+        )
+        ax.set_xlabel("face decoded from voice", fontsize=8)
+        ax.set_ylabel("true face", fontsize=8)
+    fig.suptitle("face judges (offline, fitted on UTKFace): decoded vs true faces", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
 
 
 def _protocol_html(m: dict) -> str:
@@ -235,7 +273,7 @@ def _protocol_html(m: dict) -> str:
 <h3>Retrieval (Speech2Face §4.1)</h3><table><tr><th>gallery</th><th>distance</th>{ks}</tr>
 {"".join(rows)}</table><img src="recall_{split}.png" style="max-width:100%">
 <h3>Feature similarity (predicted vs true)</h3><table><tr><th></th><th>mean</th><th>std</th></tr>
-{sim}</table>{gender}{_literature_html(m)}
+{sim}</table>{gender}{_attributes_html(m)}{_literature_html(m)}
 <h3>Craniofacial measures (Table 2): Pearson r, voice-decoded vs face-decoded</h3>
 <table><tr><th>measure</th><th>r</th><th>p</th></tr>{cran}</table>
 <h3>Landmark-detection ratio (Wav2Pix)</h3><p>faces decoded from voice:
@@ -266,6 +304,20 @@ def _chance(key: str, lit: dict) -> str:
     if key.startswith(("matching", "gender")):
         return "0.500"
     return ""
+
+
+def _attributes_html(m: dict) -> str:
+    from html import escape
+
+    from speech2face.evaluation.summary import attribute_lines
+
+    lines = attribute_lines(m)
+    if not lines:
+        return ""
+    return (
+        f"<h3>Age, gender, ethnicity (offline face judges)</h3><p>{escape(lines[0].strip())}"
+        f"</p><img src='attributes_{escape(m['split'])}.png' alt='confusion matrices'>"
+    )
 
 
 def _literature_html(m: dict) -> str:

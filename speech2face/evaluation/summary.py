@@ -67,6 +67,23 @@ def protocol_lines(m: dict) -> list[str]:
     return lines
 
 
+def attribute_lines(m: dict) -> list[str]:
+    """The face judges on decoded vs true faces (the paper's Face++ figures), beside chance
+    and the majority rate."""
+    a = m.get("attributes")
+    if not a:
+        return []
+    g, r, age = a["gender"], a["race"], a["age"]
+    return [
+        f"  face judges, decoded from voice vs true face (n={a['n']}): gender "
+        f"{g['agreement']:.3f} (chance {g['chance']:.3f}, majority {g['majority']:.3f}); "
+        f"age MAE {age['mae_years']:.1f} y (always the mean age {age['mae_of_mean']:.1f} y), "
+        f"age class {age['class_agreement']:.3f} (chance {age['chance']:.3f}, majority "
+        f"{age['majority']:.3f}); ethnicity {r['agreement']:.3f} (chance {r['chance']:.3f}, "
+        f"majority {r['majority']:.3f}; coarse, noisy UTKFace labels)"
+    ]
+
+
 def interval_text(i: dict | None) -> str:
     """ "0.133 [0.000, 0.333]" (value and 95 % interval), or "n/a"."""
     if not i:
@@ -123,5 +140,5 @@ def summary_lines(metrics: dict) -> list[str]:
     """The fit line, then each protocol's lines (:func:`speech2face.evaluation.evaluate`)."""
     lines = [fit_line(metrics["fit"])] if metrics.get("fit") else []
     for m in metrics["protocols"].values():
-        lines += protocol_lines(m) + literature_lines(m)
+        lines += protocol_lines(m) + attribute_lines(m) + literature_lines(m)
     return lines

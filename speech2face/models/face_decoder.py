@@ -9,7 +9,8 @@ feature -> ``f_dec`` (Dense 1000 + ReLU; the layer the Speech2Face loss compares
      (:func:`speech2face.models.warp.sparse_image_warp`, image border pinned), the face
      (the feathered convex hull of the landmarks and the forehead, :func:`face_mask`,
      warped with it) laid on a plain background.
-Presets: ``paper`` (224 px), ``small`` (64 px) and ``small128`` (128 px) for CPUs.
+Presets: ``paper`` (224 px), ``small`` (64 px), ``small128`` (128 px) for CPUs and
+``medium128`` (128 px, twice the channels: the shipped model's, trained on ~20,000 faces).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ N_LANDMARKS = 68
 PRESETS = {
     "paper": dict(image_size=224, f_dec_units=1000, landmark_units=256, base_channels=256),
     "small128": dict(image_size=128, f_dec_units=256, landmark_units=128, base_channels=64),
+    "medium128": dict(image_size=128, f_dec_units=256, landmark_units=128, base_channels=128),
     "small": dict(image_size=64, f_dec_units=256, landmark_units=128, base_channels=64),
 }
 BOUNDARY_POINTS = 4  # per image edge, held still by the warp (Cole et al. pin the border)
@@ -155,7 +157,7 @@ def build_face_decoder(
     Args:
         feature_dim: face-feature dimension (128 dlib, 4096 VGG-Face fc7; from the manifest).
         mean_landmarks: (68, 2) normalised (x, y) mean landmarks of the training split.
-        preset: "paper", "small128" or "small"; ``overrides`` change single settings of
+        preset: a name of :data:`PRESETS`; ``overrides`` change single settings of
             the preset (image_size, f_dec_units, landmark_units, base_channels) or of the
             render: background (RGB in [0, 1], default :data:`BACKGROUND`; None renders the
             bare warped texture, as decoders before the face mask), mask_feather and

@@ -19,7 +19,7 @@ TEMPERATURE = 2.0
 class DecoderConfig:
     """Options of `train-decoder` (defaults: the small preset for a CPU)."""
 
-    preset: str = "small"  # small (64 px), small128 (128 px) or paper (224 px)
+    preset: str = "small"  # small (64 px), small128 / medium128 (128 px) or paper (224 px)
     epochs: int = 60
     batch_size: int = 16
     learning_rate: float = 1e-3

@@ -46,6 +46,8 @@ CHECKPOINT_DIR = "checkpoint"
 GRID_ROWS = 6
 FACE_FIELDS = ("face", "landmarks", "feature", "identity")
 OUTSIDE_WEIGHT = 0.05  # texture-loss weight outside the face mask (the plain background)
+TARGETS_FILE = "targets.h5"  # the texture and landmark targets of the training faces
+TEST_FACES = 400  # test faces per face cache in decoder_metrics.json (two galleries of 200)
 WARP_AT_OUTPUT_FROM = 128  # px: outputs this large get texture targets warped at their size
 WARP_PIXELS = 400_000  # pixels warped at once by texture_targets (memory ~ pixels x points)
 
@@ -86,7 +88,7 @@ def train_decoder(
     train = canonical_faces(gathered, config.max_face_score, config.neutral_landmarks)
     mean = _mean_landmarks(out, train)
     size = _image_size(config.preset)
-    targets = _targets(train, mean, size)
+    targets = _cached_targets(out, train, mean, size)
     print(
         f"decoder: {len(train['identity'])} training faces of {len(set(train['identity']))} "
         f"identities ({len(gathered['identity']) - len(train['identity'])} far from frontal "
@@ -116,6 +118,41 @@ def train_decoder(
     (out / CONFIG_FILE).write_text(json.dumps(info, indent=1))
     _test_metrics(decoder, dataset, caches, encoder, out)
     return decoder
+
+
+def decoder_run_from_bundle(bundle, out) -> Path:
+    """Write a decoder run folder holding the face decoder of a bundle (the shipped one by
+    default), so that `train` puts a new voice side on a trained decoder (the demo's
+    default: the shipped decoder learnt from ~20,000 faces, beyond what a CPU demo trains).
+
+    Returns:
+        ``out``, with ``decoder.keras``, ``mean_landmarks.npy`` and ``decoder.json``
+        ("from_bundle" names the bundle; its recorded decoder metrics are copied).
+    Raises:
+        UserError / DamagedFileError: an incomplete or damaged bundle.
+    """
+    import shutil
+
+    from speech2face.bundle import DECODER, read_config
+    from speech2face.bundle import remedy as bundle_remedy
+    from speech2face.models import load_parts
+
+    bundle, out = Path(bundle), Path(out)
+    config = read_config(bundle)
+    decoder = load_parts(bundle, DECODER, bundle_remedy(bundle))
+    out.mkdir(parents=True, exist_ok=True)
+    decoder.save(out / DECODER_FILE)
+    shutil.copyfile(bundle / MEAN_FILE, out / MEAN_FILE)
+    info = {
+        "from_bundle": str(bundle.resolve()),
+        "face_encoder": config["face_encoder"],
+        "feature_dim": config["feature_dim"],
+        "image_size": int(decoder.output["image"].shape[1]),
+        "decoder_metrics": config.get("decoder_metrics"),
+        "files": integrity.records(out, (DECODER_FILE, MEAN_FILE)),
+    }
+    (out / CONFIG_FILE).write_text(json.dumps(info, indent=1))
+    return out
 
 
 # --- the steps, in order ---------------------------------------------------------------
@@ -200,6 +237,36 @@ def _targets(faces: dict, mean: np.ndarray, size: int) -> dict:
         textures[part] = (blended * 255 + 0.5).astype(np.uint8)
     target = (faces["target"] / crop).astype(np.float32)
     return {"texture": textures, "landmarks": target}
+
+
+def _cached_targets(out: Path, faces: dict, mean: np.ndarray, size: int) -> dict:
+    """:func:`_targets`, kept in ``out/targets.h5`` keyed on the mean landmarks, the
+    faces' features and landmark targets, and the size: a resumed run (or another run on
+    the same faces, given a copy) skips the warps (~8 minutes for 17,000 faces)."""
+    import hashlib
+
+    import h5py
+
+    digest = hashlib.sha256()
+    for array in (mean, faces["feature"], faces["target"], np.array([size])):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = digest.hexdigest()
+    path = out / TARGETS_FILE
+    if path.is_file():
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("key") == key:
+                    return {k: f[k][:] for k in ("texture", "landmarks")}
+        except OSError:
+            log.info("%s is unreadable: computing the targets again", path)
+    targets = _targets(faces, mean, size)
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        for k, v in targets.items():
+            f.create_dataset(k, data=v)
+        f.attrs["key"] = key
+    os.replace(tmp, path)
+    return targets
 
 
 def resize_uint8(images: np.ndarray, size: int) -> np.ndarray:
@@ -363,31 +430,57 @@ def _fit(trainer, features, targets: dict, done: int, config, grid, out: Path) -
 
 
 def _test_metrics(decoder, dataset, caches, encoder, out: Path) -> dict | None:
-    """Landmark error, re-identification and neutrality on the test faces (video frames
-    chosen as for training, none dropped) -> ``decoder_metrics.json``."""
+    """Landmark error, re-identification (among all and in galleries of 200), sharpness and
+    neutrality on the test faces (video frames chosen as for training, none dropped), of
+    every source together and of each source ("by_source": "dataset" and each cache's
+    folder name; a cache gives at most :data:`TEST_FACES`, evenly spaced) ->
+    ``decoder_metrics.json``."""
+    from speech2face.dataset import face_cache
     from speech2face.evaluation.decoder_quality import decoder_quality
 
-    test = gather_faces(dataset, caches, "test", np.inf, required=False)
-    if test is None:
+    parts = {}
+    if dataset.index("test"):
+        parts["dataset"] = dataset.load("test", FACE_FIELDS)
+    for cache in caches:
+        got = face_cache.read_faces(cache, "test", fields=FACE_FIELDS)
+        if len(got["identity"]) > TEST_FACES:
+            pick = np.linspace(0, len(got["identity"]) - 1, TEST_FACES).astype(int)
+            got = {k: v[pick] for k, v in got.items()}
+        if len(got["identity"]):
+            parts[Path(cache).name] = got
+    if not parts:
         log.info("no test faces in %s or the face sources: no decoder metrics", dataset.root)
         return None
-    # every test face is kept; the targets say what a canonical rendering would be
-    test = canonical_faces(test, np.inf, neutral=True)
-    crop = test["face"].shape[1]
-    metrics = decoder_quality(decoder, test, encoder, crop)
-    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
-    print(
-        f"test faces: {metrics['faces']} of {metrics['identities']} identities; "
-        f"landmark error {metrics['landmark_error_px']:.2f} px ({crop} px crop; "
-        f"{metrics['landmark_error_to_targets_px']:.2f} px to the neutral targets); "
-        f"re-identification top-1 {metrics['reid_top1']:.3f} "
-        f"(chance {metrics['reid_chance']:.3f}, real faces {metrics['reid_top1_true_faces']:.3f}); "
-        f"mouth opening rendered {_number(metrics['mouth_opening_rendered'])} "
-        f"(dlib finds {metrics['rendered_faces_found']:.0%} of the faces), "
-        f"input faces {metrics['mouth_opening_faces']:.3f}, "
-        f"targets {metrics['mouth_opening_targets']:.3f}"
+    crop = next(iter(parts.values()))["face"].shape[1]
+
+    def quality(faces):
+        # every test face is kept; the targets say what a canonical rendering would be
+        return decoder_quality(decoder, canonical_faces(faces, np.inf, neutral=True), encoder, crop)
+
+    together = {k: np.concatenate([p[k] for p in parts.values()]) for k in FACE_FIELDS}
+    metrics = quality(together)
+    metrics["by_source"] = (
+        {name: quality(faces) for name, faces in parts.items()} if len(parts) > 1 else {}
     )
+    (out / METRICS_FILE).write_text(json.dumps(metrics, indent=1))
+    for name, m in [("all", metrics), *metrics["by_source"].items()]:
+        print(_quality_line(name, m, crop))
     return metrics
+
+
+def _quality_line(name: str, m: dict, crop: int) -> str:
+    return (
+        f"test faces ({name}): {m['faces']} of {m['identities']} identities; "
+        f"landmark error {m['landmark_error_px']:.2f} px ({crop} px crop; "
+        f"{m['landmark_error_to_targets_px']:.2f} px to the neutral targets); "
+        f"re-identification top-1 {m['reid_top1']:.3f} "
+        f"(chance {m['reid_chance']:.3f}, real faces {m['reid_top1_true_faces']:.3f}), "
+        f"{m['reid_top1_gallery']:.3f} in galleries of {m['reid_gallery_size']}; "
+        f"sharpness ratio {m['sharpness_ratio']:.3f} ({m['sharpness_ratio_crop']:.3f} at "
+        f"{crop} px); mouth opening rendered {_number(m['mouth_opening_rendered'])} "
+        f"(dlib finds {m['rendered_faces_found']:.0%} of the faces), "
+        f"input faces {m['mouth_opening_faces']:.3f}, targets {m['mouth_opening_targets']:.3f}"
+    )
 
 
 def _number(value) -> str:
