@@ -19,6 +19,7 @@ import numpy as np
 from speech2face.errors import UserError
 
 SAMPLE_RATE = 16000  # Hz
+SILENCE_RMS = 0.003  # RMS (full scale 1.0), about -50 dBFS: quieter windows are silence
 CLIP_SECONDS = 6  # seconds per segment
 N_SAMPLES = SAMPLE_RATE * CLIP_SECONDS  # 96,000 samples in a segment
 WIN_LENGTH = 400  # samples: 25 ms window

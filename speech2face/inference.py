@@ -19,7 +19,7 @@ from speech2face import audio
 log = logging.getLogger(__name__)
 
 WINDOW_BATCH = 8  # 6 s windows per forward pass: memory stays bounded for any input length
-SILENCE_RMS = 0.003  # the silence threshold of `prepare` (SegmentConfig.min_rms)
+SILENCE_RMS = audio.SILENCE_RMS  # the silence threshold of `prepare` (SegmentConfig.min_rms)
 MOSTLY_SILENT = 0.25  # below this share of 50 ms frames with sound, a voice is mostly silence
 
 

@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from speech2face.cli import main
@@ -26,13 +27,14 @@ def test_demo_outputs(demo_run, data_dir):
     for path in (
         "dataset/dataset.json",
         "decoder/decoder.keras",
-        "decoder/decoder_metrics.json",  # computed by the train_decoder stage itself
+        "decoder/decoder.json",  # the shipped decoder, exported as a decoder run
         "bundle/bundle.json",
         "bundle/voice_encoder.weights.h5",
         "report/metrics.json",
         "report/index.html",
         "report/faces_test.png",
         "report/recall_test.png",
+        "report/attributes_test.png",  # the face judges' confusion matrices
         "report/faces_test_seen.png",
         "report/recall_test_seen.png",
         "crossval/crossval.json",
@@ -63,6 +65,14 @@ def test_demo_outputs(demo_run, data_dir):
         assert set(balanced) >= {"decoded_face_from_voice", "voice_pitch_baseline"}
         assert all(v is None or 0.0 <= v <= 1.0 for v in balanced.values())
         assert len(m["craniofacial"]) == 13
+        judged = m["attributes"]  # the offline face judges, decoded vs true faces
+        assert judged["n"] == m["segments"]
+        for name in ("gender", "race"):
+            assert 0 <= judged[name]["agreement"] <= 1 and judged[name]["chance"] > 0
+            assert np.sum(judged[name]["confusion"]) == judged["n"]
+        assert judged["age"]["mae_years"] >= 0 and len(judged["age"]["confusion"]) == 7
+    decoder_run = json.loads((demo_run / "decoder" / "decoder.json").read_text())
+    assert decoder_run["from_bundle"].endswith("default_model")
     assert metrics["fit"]["segments"] >= 20 and "collapsed" in metrics["fit"]
     bundle = json.loads((demo_run / "bundle" / "bundle.json").read_text())
     assert bundle["voice_front_end"]["voice_encoder"] == "ge2e"  # the cross-validated route
@@ -71,6 +81,7 @@ def test_demo_outputs(demo_run, data_dir):
     summary = json.loads((demo_run / "demo.json").read_text())["summary"]
     assert any(line.startswith("cross-validated over 27 identities") for line in summary)
     assert any("gender (balanced accuracy" in line and "voice-pitch" in line for line in summary)
+    assert any("face judges, decoded from voice vs true face" in line for line in summary)
     html = (demo_run / "report" / "index.html").read_text()
     assert "chance" in html and "faces_test_seen.png" in html and "training split" in html
     serve = json.loads((demo_run / "demo.json").read_text())["serve"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,6 +112,25 @@ def test_prepare_faces_resume_and_integrity(tmp_path, data_dir, utk_rows):
     (out / fc.INFO_FILE).write_text(json.dumps({**record, "format": 99}))
     with pytest.raises(UserError, match="99"):
         fc.read_faces(out)
+
+
+def test_a_bad_photo_is_a_logged_skip(tmp_path, data_dir, utk_rows):
+    """A truncated photo and a missing one land in failures.csv; the others are kept."""
+    good = utk_rows[:2]
+    source = _source(tmp_path, data_dir, good)
+    (tmp_path / "utkface" / "30_0_0_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    rows = [
+        {"file": "30_0_0_broken.jpg", "age": 30, "gender": "M", "race": "white", "split": "train"},
+        {"file": "31_1_0_missing.jpg", "age": 31, "gender": "F", "race": "white", "split": "train"},
+    ]
+    with open(source, "a", newline="") as f:
+        csv.DictWriter(f, FIELDS, extrasaction="ignore").writerows(rows)
+    info = fc.prepare_faces(source, tmp_path / "cache")
+    assert info["items"] == 4 and info["faces"] == 2 and info["failed"] == 2
+    with open(tmp_path / "cache" / fc.FAILURES, newline="") as f:
+        failures = {Path(r["file"]).name: r["reason"] for r in csv.DictReader(f)}
+    assert set(failures) == {"30_0_0_broken.jpg", "31_1_0_missing.jpg"}
+    assert all(reason.startswith("unreadable") for reason in failures.values())
 
 
 def test_cli_prepare_faces(tmp_path, data_dir, utk_rows, capsys):

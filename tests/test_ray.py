@@ -133,3 +133,32 @@ def test_missing_ray_is_a_user_error(monkeypatch, clips_dir, tmp_path, capsys):
     code = main(["prepare", str(clips_dir), "-o", str(tmp_path / "x"), "--engine", "ray"])
     assert code != 0
     assert "speech2face[cluster]" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_prepare_faces_on_ray_equals_local(data_dir, cluster, tmp_path):
+    """`prepare-faces --engine ray`: the faces of the local engine, shard for shard."""
+    import csv
+
+    from speech2face.dataset import face_cache
+
+    with open(data_dir / "utkface.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if int(r["age"]) >= 18][::2000][:6]
+    (tmp_path / "utkface").mkdir()
+    for r in rows:
+        shutil.copy(data_dir / "utkface" / r["file"], tmp_path / "utkface" / r["file"])
+    source = tmp_path / "utkface.csv"
+    with open(source, "w", newline="") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    common = ["prepare-faces", str(source), "--shard-size", "2"]
+    assert main([*common, "-o", str(tmp_path / "local")]) == 0
+    ray_args = ["--engine", "ray", "--address", cluster.address]
+    assert main([*common, "-o", str(tmp_path / "ray"), *ray_args]) == 0
+    fields = ("feature", "landmarks", "file", "age")
+    local = face_cache.read_faces(tmp_path / "local", None, fields=fields)
+    remote = face_cache.read_faces(tmp_path / "ray", None, fields=fields)
+    assert len(local["file"]) >= 5
+    for name in fields:
+        np.testing.assert_array_equal(local[name], remote[name], err_msg=name)

@@ -11,6 +11,7 @@ from speech2face.dataset.segments import SegmentConfig
 from speech2face.dataset.shards import AUDIO_CODECS, FACE_CODECS, FAILURES, MANIFEST
 from speech2face.dataset.sources import SOURCE_TYPES, SourceConfig
 from speech2face.dataset.splits import SPLIT_MODES
+from speech2face.faces.detect import DETECTORS
 
 
 def _cmd_spectrogram(args) -> int:
@@ -182,7 +183,7 @@ def add_prepare_arguments(p: argparse.ArgumentParser) -> None:
         "vggface_weights",
         "path of rcmalli_vggface_tf_vgg16.h5 (see weights/README.md)",
     )
-    config_option(p, "--detector", segment, "detector", "dlib detector", choices=["hog", "cnn"])
+    config_option(p, "--detector", segment, "detector", "dlib detector", choices=DETECTORS)
     config_option(
         p,
         "--frames-per-segment",

@@ -15,6 +15,7 @@ from speech2face.cli.data_commands import add_source_arguments
 from speech2face.cli.options import config_option, config_options
 from speech2face.dataset.pairs import FAILURES, MANIFEST, SPLIT_MODE, PairBuildConfig, PairConfig
 from speech2face.dataset.sources import SourceConfig
+from speech2face.faces.detect import DETECTORS
 from speech2face.training.config import Wav2PixConfig
 
 
@@ -117,7 +118,7 @@ def add_pair_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
     )
     config_option(p, "--crop-scale", pair, "crop_scale", "crop side / face box side", type=float)
-    config_option(p, "--detector", pair, "detector", "dlib detector", choices=["hog", "cnn"])
+    config_option(p, "--detector", pair, "detector", "dlib detector", choices=DETECTORS)
     config_option(p, "--min-rms", pair, "min_rms", "silence threshold (RMS)", type=float)
     config_option(p, "--seed", pair, "seed", "seed of the window draws", type=int)
 

@@ -38,6 +38,7 @@ from speech2face import integrity
 from speech2face.csvfiles import open_csv
 from speech2face.dataset.sources import MEDIA_SUFFIXES, split_of
 from speech2face.errors import UserError
+from speech2face.faces.detect import DETECTOR
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class FaceSourceConfig:
     shard_size: int = 500  # items per shard: the unit of resume
     frames_per_video: int = 3  # faces kept from each video
     frame_candidates: int = 4  # frames read per kept face of a video (most canonical kept)
-    detector: str = "hog"
+    detector: str = DETECTOR
     size: int = 224  # side of the stored aligned crops (faces.CROP_SIZE)
     workers: int = 1  # worker processes (local engine; ray without an address: its CPUs)
     engine: str = "local"  # local (process pool) or ray

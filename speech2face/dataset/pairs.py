@@ -54,6 +54,7 @@ from speech2face import audio, faces, video
 from speech2face.dataset.shards import FAILURES, SHARD_DIR, encode_audio, sha256
 from speech2face.dataset.sources import Clip
 from speech2face.errors import UserError
+from speech2face.faces.detect import DETECTOR
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +73,8 @@ class PairConfig:
     factor: int = 5  # 1 s windows per face
     context_seconds: float = 4.0  # windows lie within this distance of the frame
     crop_scale: float = 1.4  # crop side / detection box side
-    detector: str = "hog"
-    min_rms: float = 0.003  # windows quieter than this (full scale 1.0) are silent
+    detector: str = DETECTOR
+    min_rms: float = audio.SILENCE_RMS  # windows quieter than this (full scale 1.0) are silent
     seed: int = 0
 
 

@@ -28,7 +28,7 @@ class SegmentConfig:
     # Segments quieter than this RMS (full scale 1.0) are silent. 0.003 is about -50 dBFS:
     # every 6 s speech window of the sample clips measures above 0.024 (-32 dBFS), so only
     # windows with next to no speech in them (digital silence, room tone) are rejected.
-    min_rms: float = 0.003
+    min_rms: float = audio.SILENCE_RMS
     frames_per_segment: int = 3  # frames searched for the face in each segment
     detector: str = "hog"  # dlib face detector: hog (fast) or cnn
     average_features: bool = False  # the paper used one frame

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from speech2face.audio import SAMPLE_RATE
+
 F0_MIN, F0_MAX = 60.0, 400.0  # Hz, the search range of pyin
 FRAME = 1024  # samples (64 ms at 16 kHz)
 HOP = 320  # samples (20 ms)
@@ -34,7 +36,7 @@ def gender_classifier(features: np.ndarray, genders: np.ndarray):
     )
 
 
-def median_f0(wave: np.ndarray, sr: int = 16000) -> float:
+def median_f0(wave: np.ndarray, sr: int = SAMPLE_RATE) -> float:
     """Median fundamental frequency (Hz) of the voiced frames (librosa.pyin); nan if none."""
     import librosa
 

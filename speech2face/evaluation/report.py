@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face.audio import SAMPLE_RATE
+
 
 def _pyplot():
     import matplotlib
@@ -22,7 +24,7 @@ def plot_spectrogram(
     path: str | os.PathLike,
     title: str = "",
     hop_seconds: float = 0.01,
-    sample_rate: int = 16000,
+    sample_rate: int = SAMPLE_RATE,
 ) -> Path:
     """Save a picture of a compressed spectrogram.
 

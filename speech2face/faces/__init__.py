@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from speech2face.faces.alignment import CROP_SIZE, AlignedFace, align
-from speech2face.faces.detect import Face, choose_face, detect_faces, landmarks
+from speech2face.faces.detect import DETECTOR, Face, choose_face, detect_faces, landmarks
 from speech2face.faces.encoders import DlibEncoder, FaceEncoder, VGGFaceEncoder, get_encoder
 from speech2face.faces.image import FaceError, read_image, to_rgb_uint8
 
@@ -47,7 +47,7 @@ def align_face(image: np.ndarray, face: Face, size: int = CROP_SIZE) -> AlignedF
 
 def find_face(
     image: np.ndarray,
-    detector: str = "hog",
+    detector: str = DETECTOR,
     hint: tuple[float, float] | None = None,
     size: int = CROP_SIZE,
     min_size: int | None = None,

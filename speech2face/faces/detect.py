@@ -14,6 +14,8 @@ import numpy as np
 from speech2face.faces import dlib_files
 
 DETECT_SIDE = 640  # px: frames are scaled so the longer side is at most this for detection
+DETECTOR = "hog"  # the default dlib face detector everywhere: hog (fast) or cnn (MMOD)
+DETECTORS = ("hog", "cnn")
 UPSAMPLE_BELOW = 400  # px: smaller frames are upsampled once so small faces are found
 MIN_FACE = 40  # px: faces narrower than this (in the original image) are ignored
 
@@ -43,7 +45,7 @@ class Face:
 
 def detect_faces(
     image: np.ndarray,
-    detector: str = "hog",
+    detector: str = DETECTOR,
     detect_side: int = DETECT_SIDE,
     min_size: int = MIN_FACE,
 ) -> list[Face]:
@@ -62,7 +64,7 @@ def detect_faces(
     """
     import cv2
 
-    if detector not in ("hog", "cnn"):
+    if detector not in DETECTORS:
         raise ValueError(f"unknown face detector {detector!r}: use 'hog' or 'cnn'")
     h, w = image.shape[:2]
     scale = min(1.0, detect_side / max(h, w))

@@ -35,7 +35,8 @@ import keras
 import numpy as np
 from keras import ops
 
-SAMPLE_RATE = 16_000  # Hz
+from speech2face.audio import SAMPLE_RATE  # 16 kHz, the GE2E rate too
+
 WIN_LENGTH = 400  # samples: 25 ms mel window (and FFT size)
 HOP_LENGTH = 160  # samples: 10 ms hop
 N_MELS = 40  # mel bands
