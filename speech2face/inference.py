@@ -92,7 +92,8 @@ class Speech2Face:
         waves = np.asarray(waves, np.float32)
         if not np.isfinite(waves).all():
             raise ValueError("waveform has NaN or infinite samples")
-        return np.asarray(self.voice_encoder.predict_on_batch(waves))
+        with np.errstate(over="ignore"):  # sigmoid of a large negative: 0, as it should be
+            return np.asarray(self.voice_encoder.predict_on_batch(waves))
 
     def front_end(self, wave: np.ndarray) -> np.ndarray:
         """What a whole recording goes through before windowing: for a bundle on a speaker
@@ -140,7 +141,8 @@ class Speech2Face:
 
     def render(self, features: np.ndarray) -> np.ndarray:
         """(N, dim) features -> (N, S, S, 3) uint8 faces from the face decoder."""
-        out = self.face_decoder.predict_on_batch(np.asarray(features, np.float32))
+        with np.errstate(over="ignore"):
+            out = self.face_decoder.predict_on_batch(np.asarray(features, np.float32))
         return (np.clip(np.asarray(out["image"]), 0, 1) * 255 + 0.5).astype(np.uint8)
 
     def predict(self, voice) -> tuple[np.ndarray, np.ndarray]:

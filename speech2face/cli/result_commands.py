@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from speech2face.demo import OUTPUT, DemoConfig
@@ -22,7 +23,31 @@ def default_model_note(model: str | None):
     return folder
 
 
+def inference_backend() -> str | None:
+    """Choose Keras's numpy backend for a one-shot `predict`, unless the user chose one.
+
+    Importing TensorFlow alone takes ~8 s on this 2-core CPU and a first TensorFlow call
+    traces a graph; a one-shot prediction needs neither gradients nor graphs. Keras's
+    inference-only numpy backend (its convolutions run through JAX) starts in ~4 s and gives
+    the same faces to 1 grey level (tests/test_default_model.py). Left alone when
+    ``KERAS_BACKEND`` is set, Keras is already imported or JAX is missing (``keras.json``
+    is not read: Keras writes "tensorflow" there by itself). Returns the backend set, or
+    None.
+    """
+    import importlib.util
+    import os
+
+    if "KERAS_BACKEND" in os.environ or "keras" in sys.modules:
+        return None
+    if importlib.util.find_spec("jax") is None:
+        return None
+    os.environ["KERAS_BACKEND"] = "numpy"
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")  # numpy arrays: no accelerator probing
+    return "numpy"
+
+
 def _cmd_predict(args) -> int:
+    inference_backend()
     from speech2face import api
     from speech2face.predict_files import check_output_folder, predict_files
 
