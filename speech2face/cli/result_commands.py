@@ -255,7 +255,7 @@ def _add_demo(sub) -> None:
     """`demo`: the whole pipeline on the sample clips."""
     p = sub.add_parser(
         "demo",
-        help="the whole pipeline on the real sample clips (about 4 minutes on a 2-core CPU)",
+        help="the whole pipeline on the real sample clips (about 2 minutes on a 2-core CPU)",
         description="prepare (both protocols) -> the shipped face decoder (--retrain-decoder: "
         "train-decoder on the sample faces) -> train (a head on the "
         "pretrained GE2E speaker encoder; --voice-encoder paper: pretrain + the paper's CNN) "
