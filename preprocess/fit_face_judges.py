@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import integrity
-from speech2face.dataset.face_cache import read_faces
+from speech2face.dataset.face_reader import read_faces
 from speech2face.evaluation import face_judges as fj
 
 FIELDS = ("feature", "age", "gender", "race")

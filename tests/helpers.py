@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -84,3 +87,21 @@ def face_landmarks(mouth_gap: float = 0.0, eye_aspect: float = 0.3, size: float 
     p[65:68] = arc(i[1:4], 0.1, 0.0, cy + gap / 2)[::-1]
     p[[5, 6, 7, 8, 9, 10, 11]] += (0, gap)  # an open mouth drops the chin
     return p.astype(np.float32)
+
+
+UTKFACE_COLUMNS = ["file", "age", "gender", "race", "split", "duplicate_group", "label_conflict"]
+
+
+def utkface_subset(folder, data_dir, rows, extra=()) -> Path:
+    """``folder/utkface.csv`` + ``folder/utkface/`` with copies of the photos of ``rows``
+    (rows of the sample data's utkface.csv); ``extra`` rows are listed without copies."""
+    folder = Path(folder)
+    (folder / "utkface").mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        shutil.copy(Path(data_dir) / "utkface" / r["file"], folder / "utkface" / r["file"])
+    path = folder / "utkface.csv"
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, UTKFACE_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows([*rows, *extra])
+    return path

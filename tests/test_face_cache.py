@@ -1,20 +1,20 @@
-"""Face caches of labelled photos (UTKFace): listing rules, shards, resume, integrity."""
+"""Face caches of labelled photos (UTKFace): listing rules, shards, resume, integrity
+(dataset/face_cache.py writes them, dataset/face_reader.py reads them)."""
 
 from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from speech2face.dataset import face_cache as fc
+from speech2face.dataset import face_reader as fr
 from speech2face.errors import UserError
 from speech2face.integrity import DamagedFileError
-
-FIELDS = ["file", "age", "gender", "race", "split", "duplicate_group", "label_conflict"]
+from tests.helpers import UTKFACE_COLUMNS, utkface_subset
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +27,6 @@ def utk_rows(data_dir):
     return adults + children
 
 
-def _source(tmp_path, data_dir, rows, extra=()):
-    """utkface.csv + utkface/ in ``tmp_path`` with copies of ``rows``' photos."""
-    folder = tmp_path / "utkface"
-    folder.mkdir(exist_ok=True)
-    for r in rows:
-        shutil.copy(data_dir / "utkface" / r["file"], folder / r["file"])
-    path = tmp_path / "utkface.csv"
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows([*rows, *extra])
-    return path
-
-
 def test_listing_rules(tmp_path, data_dir, utk_rows):
     """The age filter, one copy of byte-identical photos, conflicting groups dropped,
     paths kept inside the source folder."""
@@ -49,7 +35,7 @@ def test_listing_rules(tmp_path, data_dir, utk_rows):
     copy = {**adults[1], "duplicate_group": "g1"}  # a second copy of the same group
     bad = {**adults[2], "duplicate_group": "g2", "label_conflict": "yes"}
     rows = [dup, copy, bad, *adults[3:], *children]
-    source = _source(tmp_path, data_dir, rows)
+    source = utkface_subset(tmp_path, data_dir, rows)
     items = fc.list_items(source)
     names = {it.file.rsplit("/", 1)[1] for it in items}
     assert adults[0]["file"] in names and adults[1]["file"] not in names
@@ -59,8 +45,7 @@ def test_listing_rules(tmp_path, data_dir, utk_rows):
     assert all(it.age >= 18 and it.gender in "MF" and it.identity.endswith(".jpg") for it in items)
     assert len(fc.list_items(source, min_age=0)) == len(items) + len(children)
 
-    (tmp_path / "x").mkdir()
-    outside = _source(tmp_path / "x", data_dir, [])
+    outside = utkface_subset(tmp_path / "x", data_dir, [])
     with open(outside, "a", newline="") as f:
         csv.writer(f).writerow(["../../etc/passwd", 30, "M", "white", "train", "", ""])
     with pytest.raises(UserError, match="passwd"):
@@ -70,13 +55,13 @@ def test_listing_rules(tmp_path, data_dir, utk_rows):
 def test_prepare_faces_resume_and_integrity(tmp_path, data_dir, utk_rows):
     from speech2face import faces
 
-    source = _source(tmp_path, data_dir, utk_rows)
+    source = utkface_subset(tmp_path, data_dir, utk_rows)
     out = tmp_path / "cache"
     config = fc.FaceSourceConfig(shard_size=4)
     info = fc.prepare_faces(source, out, config)
     assert info["items"] == 10 and len(info["shards"]) == 3
     assert info["faces"] + info["failed"] == 10 and info["faces"] >= 8
-    got = fc.read_faces(out, None, fields=("face", "landmarks", "feature", "age", "file", "score"))
+    got = fr.read_faces(out, None, fields=("face", "landmarks", "feature", "age", "file", "score"))
     assert got["face"].shape == (info["faces"], 224, 224, 3) and got["face"].dtype == np.uint8
     assert np.all(got["age"] >= 25)
 
@@ -87,7 +72,7 @@ def test_prepare_faces_resume_and_integrity(tmp_path, data_dir, utk_rows):
 
     # the canonical filter applies when read
     cut = float(np.median(got["score"]))
-    kept = fc.read_faces(out, None, max_face_score=cut, fields=("score",))
+    kept = fr.read_faces(out, None, max_face_score=cut, fields=("score",))
     assert len(kept["score"]) == int(np.sum(got["score"] <= cut)) < info["faces"]
 
     # resume: a finished run redoes nothing; a lost shard alone is rebuilt
@@ -105,26 +90,26 @@ def test_prepare_faces_resume_and_integrity(tmp_path, data_dir, utk_rows):
         f.seek(2000)
         f.write(b"\0" * 64)
     with pytest.raises(DamagedFileError, match="faces-00000.h5.*prepare-faces"):
-        fc.read_faces(out)
+        fr.read_faces(out)
 
     # an unknown format is refused with the version this release reads
     record = json.loads((out / fc.INFO_FILE).read_text())
     (out / fc.INFO_FILE).write_text(json.dumps({**record, "format": 99}))
     with pytest.raises(UserError, match="99"):
-        fc.read_faces(out)
+        fr.read_faces(out)
 
 
 def test_a_bad_photo_is_a_logged_skip(tmp_path, data_dir, utk_rows):
     """A truncated photo and a missing one land in failures.csv; the others are kept."""
     good = utk_rows[:2]
-    source = _source(tmp_path, data_dir, good)
+    source = utkface_subset(tmp_path, data_dir, good)
     (tmp_path / "utkface" / "30_0_0_broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     rows = [
         {"file": "30_0_0_broken.jpg", "age": 30, "gender": "M", "race": "white", "split": "train"},
         {"file": "31_1_0_missing.jpg", "age": 31, "gender": "F", "race": "white", "split": "train"},
     ]
     with open(source, "a", newline="") as f:
-        csv.DictWriter(f, FIELDS, extrasaction="ignore").writerows(rows)
+        csv.DictWriter(f, UTKFACE_COLUMNS, extrasaction="ignore").writerows(rows)
     info = fc.prepare_faces(source, tmp_path / "cache")
     assert info["items"] == 4 and info["faces"] == 2 and info["failed"] == 2
     with open(tmp_path / "cache" / fc.FAILURES, newline="") as f:
@@ -136,9 +121,9 @@ def test_a_bad_photo_is_a_logged_skip(tmp_path, data_dir, utk_rows):
 def test_cli_prepare_faces(tmp_path, data_dir, utk_rows, capsys):
     from speech2face.cli import main
 
-    source = _source(tmp_path, data_dir, utk_rows[:3])
+    source = utkface_subset(tmp_path, data_dir, utk_rows[:3])
     assert main(["prepare-faces", str(source), "-o", str(tmp_path / "c"), "--workers", "2"]) == 0
     assert "face cache" in capsys.readouterr().out
-    assert fc.is_face_cache(tmp_path / "c")
+    assert fr.is_face_cache(tmp_path / "c")
     assert main(["prepare-faces", str(tmp_path / "nothing.txt"), "-o", str(tmp_path / "d")]) == 1
     assert "nothing.txt: not a face source" in capsys.readouterr().err

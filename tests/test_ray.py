@@ -16,7 +16,7 @@ import pytest
 
 from speech2face.cli import main
 from speech2face.dataset.reader import Dataset
-from tests.helpers import under_ci
+from tests.helpers import under_ci, utkface_subset
 
 NODE = {"object_store_memory": 80 * 2**20}  # the minimum: shards travel through files
 CLIPS = 6
@@ -140,25 +140,18 @@ def test_prepare_faces_on_ray_equals_local(data_dir, cluster, tmp_path):
     """`prepare-faces --engine ray`: the faces of the local engine, shard for shard."""
     import csv
 
-    from speech2face.dataset import face_cache
+    from speech2face.dataset import face_reader
 
     with open(data_dir / "utkface.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["age"]) >= 18][::2000][:6]
-    (tmp_path / "utkface").mkdir()
-    for r in rows:
-        shutil.copy(data_dir / "utkface" / r["file"], tmp_path / "utkface" / r["file"])
-    source = tmp_path / "utkface.csv"
-    with open(source, "w", newline="") as f:
-        writer = csv.DictWriter(f, list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    source = utkface_subset(tmp_path, data_dir, rows)
     common = ["prepare-faces", str(source), "--shard-size", "2"]
     assert main([*common, "-o", str(tmp_path / "local")]) == 0
     ray_args = ["--engine", "ray", "--address", cluster.address]
     assert main([*common, "-o", str(tmp_path / "ray"), *ray_args]) == 0
     fields = ("feature", "landmarks", "file", "age")
-    local = face_cache.read_faces(tmp_path / "local", None, fields=fields)
-    remote = face_cache.read_faces(tmp_path / "ray", None, fields=fields)
+    local = face_reader.read_faces(tmp_path / "local", None, fields=fields)
+    remote = face_reader.read_faces(tmp_path / "ray", None, fields=fields)
     assert len(local["file"]) >= 5
     for name in fields:
         np.testing.assert_array_equal(local[name], remote[name], err_msg=name)

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 ok, 1 failed, 2 usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # the command line (argv None) runs one command per process; a caller passing argv
+    # (Python, tests) keeps its process, so no process-wide choice such as the backend
+    args.own_process = argv is None
     if not args.verbose:  # TensorFlow's C++ import-time lines only with -v
         from speech2face import quiet
 

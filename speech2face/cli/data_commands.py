@@ -6,7 +6,8 @@ import argparse
 
 from speech2face import audio
 from speech2face.cli.options import config_option, config_options
-from speech2face.dataset.build import ENGINES, PrepareConfig
+from speech2face.dataset.build import PrepareConfig
+from speech2face.dataset.engines import ENGINES
 from speech2face.dataset.segments import SegmentConfig
 from speech2face.dataset.shards import AUDIO_CODECS, FACE_CODECS, FAILURES, MANIFEST
 from speech2face.dataset.sources import SOURCE_TYPES, SourceConfig
@@ -37,11 +38,10 @@ def _cmd_prepare(args) -> int:
 
 
 def _cmd_prepare_faces(args) -> int:
-    from speech2face.dataset.face_cache import FaceSourceConfig, prepare_faces
+    from speech2face import api
+    from speech2face.dataset.face_cache import FaceSourceConfig
 
-    prepare_faces(
-        args.source, args.output, FaceSourceConfig(**config_options(args, FaceSourceConfig))
-    )
+    api.prepare_faces(args.source, args.output, **config_options(args, FaceSourceConfig))
     print(f"face cache: {args.output} (use it as `train-decoder --faces {args.output}`)")
     return 0
 

@@ -29,7 +29,9 @@ def inference_backend() -> str | None:
     Importing TensorFlow alone takes ~8 s on this 2-core CPU and a first TensorFlow call
     traces a graph; a one-shot prediction needs neither gradients nor graphs. Keras's
     inference-only numpy backend (its convolutions run through JAX) starts in ~4 s and gives
-    the same faces to 1 grey level (tests/test_default_model.py). Left alone when
+    the same faces to 1 grey level (tests/test_default_model.py). Called only when
+    `speech2face predict` is the process's one command (the backend stays for the life of
+    the process; `cli.main(argv)` from Python leaves it alone). Left alone when
     ``KERAS_BACKEND`` is set, Keras is already imported or JAX is missing (``keras.json``
     is not read: Keras writes "tensorflow" there by itself). Returns the backend set, or
     None.
@@ -47,7 +49,8 @@ def inference_backend() -> str | None:
 
 
 def _cmd_predict(args) -> int:
-    inference_backend()
+    if getattr(args, "own_process", False):  # Keras loads once per process: only then
+        inference_backend()
     from speech2face import api
     from speech2face.predict_files import check_output_folder, predict_files
 

@@ -8,10 +8,9 @@ at the end of every run. No TensorFlow is imported here.
 
 Engines (``PrepareConfig.engine``): ``local``, a process pool of ``workers`` on this
 machine (the default; nothing more to install), or ``ray``, one Ray task per group on a Ray
-cluster (``address``; the ``[cluster]`` extra). Both run the same function on the same
-groups, so they write the same shards; Ray retries the tasks of a worker or node that dies.
-On a cluster every node must see the clips and the output folder at the same paths (a
-shared file system) and have the same environment.
+cluster (``address``; the ``[cluster]`` extra), both in
+:mod:`speech2face.dataset.engines`. Both run the same function on the same groups, so they
+write the same shards.
 """
 
 from __future__ import annotations
@@ -23,13 +22,12 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from speech2face import audio, integrity
 from speech2face.dataset import shards
+from speech2face.dataset.engines import ENGINES, run_tasks, unfinished_groups
 from speech2face.dataset.segments import SegmentConfig, clip_segments
 from speech2face.dataset.sources import Clip
 from speech2face.errors import UserError
@@ -50,10 +48,6 @@ class PrepareConfig:
     engine: str = "local"  # local (process pool) or ray (tasks on a Ray cluster)
     address: str | None = None  # ray: cluster address (default $RAY_ADDRESS, else a local one)
     segment: SegmentConfig = field(default_factory=SegmentConfig)
-
-
-ENGINES = ("local", "ray")
-RAY_RETRIES = 5  # attempts Ray makes again for a task whose worker or node died
 
 
 _ENCODER = {}
@@ -96,11 +90,6 @@ def _build_shard(path: str, clips: list[Clip], config: PrepareConfig) -> dict:
         audio_codec=config.audio_codec,
     )
     return {"path": path, "clips": len(clips), "segments": len(segments)}
-
-
-def _groups(clips: list[Clip], size: int) -> list[list[Clip]]:
-    ordered = sorted(clips, key=lambda c: c.key)
-    return [ordered[i : i + size] for i in range(0, len(ordered), max(1, size))]
 
 
 def _finished(path: Path, group: list[Clip], encoder: str, recorded: dict | None = None) -> bool:
@@ -183,17 +172,14 @@ def prepare(
             f"unknown face codec {config.face_codec!r}: use one of {', '.join(shards.FACE_CODECS)}"
         )
     (out / shards.SHARD_DIR).mkdir(parents=True, exist_ok=True)
-    groups = _groups(clips, config.clips_per_shard)
-    paths = [shards.shard_path(out, i) for i in range(len(groups))]
     recorded = _recorded_shards(out)
-    todo = [
-        (str(p), g)
-        for p, g in zip(paths, groups, strict=True)
-        if not _finished(p, g, config.face_encoder, recorded.get(str(p.relative_to(out))))
-    ]
+    paths, todo = unfinished_groups(
+        sorted(clips, key=lambda c: c.key),
+        config.clips_per_shard,
+        lambda i: shards.shard_path(out, i),
+        lambda p, g: _finished(p, g, config.face_encoder, recorded.get(str(p.relative_to(out)))),
+    )
     done_clips = len(clips) - sum(len(g) for _, g in todo)
-    if done_clips:
-        log.info("resuming: %d of %d clips already in finished shards", done_clips, len(clips))
     start = time.time()
     made = 0
     bar = tqdm(total=len(clips), initial=done_clips, unit="clip", desc="prepare")
@@ -210,78 +196,6 @@ def prepare(
     manifest = write_manifest(out, paths, config, source_failures, command)
     print(summary(manifest))
     return manifest
-
-
-def run_tasks(fn: Callable[..., dict], tasks: list[tuple], config) -> Iterator[dict]:
-    """Run ``fn(*args)`` for each args of ``tasks`` on the engine of ``config`` and yield
-    the results as they finish: in this process (local, workers <= 1), a process pool of
-    ``config.workers`` (local) or one Ray task each (ray; 1 CPU, retried up to
-    :data:`RAY_RETRIES` times when a worker or node dies).
-
-    Args:
-        config: anything with ``engine``, ``workers`` and ``address`` (PrepareConfig,
-            :class:`speech2face.dataset.face_cache.FaceSourceConfig`).
-    """
-    if config.engine == "ray":
-        yield from _run_ray(fn, tasks, config)
-    elif config.workers <= 1:
-        yield from (fn(*args) for args in tasks)
-    else:
-        with ProcessPoolExecutor(max_workers=config.workers) as pool:
-            futures = [pool.submit(fn, *args) for args in tasks]
-            for future in as_completed(futures):
-                yield future.result()
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise UserError(
-            "--engine ray needs Ray: pip install 'speech2face[cluster]' (or pip install ray)"
-        ) from None
-    return ray
-
-
-def connect_ray(config: PrepareConfig) -> Callable[[], None]:
-    """Connect to the Ray cluster of ``config.address`` (or $RAY_ADDRESS), or start a local
-    one with ``config.workers`` CPUs; returns the function that disconnects (a no-op when
-    Ray was already initialised by the caller).
-
-    Raises:
-        UserError: Ray is not installed, or no cluster answers at the address.
-    """
-    ray = _ray()
-    if ray.is_initialized():
-        return lambda: None
-    address = config.address or os.environ.get("RAY_ADDRESS")
-    options = {} if address else {"num_cpus": max(1, config.workers)}
-    try:
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            **options,
-        )
-    except ConnectionError as exc:
-        raise UserError(f"no Ray cluster at {address}: {exc}") from None
-    return ray.shutdown
-
-
-def _run_ray(fn, tasks: list[tuple], config) -> Iterator[dict]:
-    """One Ray task per args (1 CPU each); yield results as tasks finish."""
-    if not tasks:
-        return
-    ray = _ray()
-    disconnect = connect_ray(config)
-    try:
-        task = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(fn)
-        pending = [task.remote(*args) for args in tasks]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(done[0])
-    finally:
-        disconnect()
 
 
 def write_manifest(

@@ -12,10 +12,11 @@ once and writes them in shards, like `prepare` writes segments:
   ``face_shards/faces-NNNNN.h5`` written atomically, keyed on its items and settings, so a
   killed run started again redoes only the unfinished groups;
 - the groups run on a process pool or Ray (the engines of `prepare`,
-  :func:`speech2face.dataset.build.run_tasks`);
+  `speech2face.dataset.engines.run_tasks`);
 - the age filter (``min_age``, adults by default since the voices are adults') applies when
   the items are listed; the canonical filter (pose, expression) applies when the faces are
-  read (:func:`read_faces`), so changing it needs no rebuild;
+  read (:func:`speech2face.dataset.face_reader.read_faces`), so changing it needs no
+  rebuild;
 - ``faces.json`` records each shard's sha256 (checked before use) and the counts, and
   ``failures.csv`` every item without a face.
 
@@ -176,7 +177,7 @@ def prepare_faces(source, out, config: FaceSourceConfig | None = None) -> dict:
     """
     from tqdm import tqdm
 
-    from speech2face.dataset.build import run_tasks
+    from speech2face.dataset.engines import run_tasks, unfinished_groups
 
     config = config or FaceSourceConfig()
     out = Path(out)
@@ -185,12 +186,13 @@ def prepare_faces(source, out, config: FaceSourceConfig | None = None) -> dict:
         raise UserError(f"{source}: no faces to prepare (after the age filter {config.min_age})")
     _check_same_encoder(out, config)
     (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-    groups = [items[i : i + config.shard_size] for i in range(0, len(items), config.shard_size)]
-    paths = [out / SHARD_DIR / f"faces-{i:05d}.h5" for i in range(len(groups))]
-    todo = [(str(p), g) for p, g in zip(paths, groups, strict=True) if not _finished(p, g, config)]
+    paths, todo = unfinished_groups(
+        items,
+        config.shard_size,
+        lambda i: out / SHARD_DIR / f"faces-{i:05d}.h5",
+        lambda p, g: _finished(p, g, config),
+    )
     done = len(items) - sum(len(g) for _, g in todo)
-    if done:
-        log.info("resuming: %d of %d items already in finished shards", done, len(items))
     bar = tqdm(total=len(items), initial=done, unit="face", desc="prepare-faces")
     for result in run_tasks(_build_shard, [(p, g, config) for p, g in todo], config):
         bar.update(result["items"])
@@ -368,77 +370,3 @@ def _write_info(out: Path, paths: list[Path], source, config: FaceSourceConfig) 
     tmp.write_text(json.dumps(info, indent=1))
     os.replace(tmp, out / INFO_FILE)
     return info
-
-
-# --- reading ---------------------------------------------------------------------------
-
-
-def is_face_cache(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a folder written by :func:`prepare_faces`."""
-    return (Path(path) / INFO_FILE).is_file()
-
-
-def read_faces(
-    folder: str | os.PathLike,
-    split: str | None = "train",
-    max_face_score: float = np.inf,
-    fields=("face", "landmarks", "feature", "identity"),
-    limit: int | None = None,
-) -> dict[str, np.ndarray]:
-    """The faces of one split of a face cache, after the canonical filter.
-
-    Every shard is checked against its sha256 in ``faces.json`` before it is read.
-
-    Args:
-        split: "train", "test" or None (both).
-        max_face_score: faces with a higher
-            :func:`speech2face.faces.canonical.canonical_score` are dropped.
-        fields: any of "face" ((N, S, S, 3) uint8 aligned crops), "landmarks" ((N, 68, 2)
-            float32 crop pixels), "feature" ((N, dim) float32), "score", "age" ((N,)
-            float32, NaN unknown), "identity", "split", "gender", "race", "file" ((N,)
-            str).
-        limit: at most this many faces (the first ones, in file order).
-    Raises:
-        UserError: not a face cache, or one of an unknown format.
-        DamagedFileError: a shard that differs from its record.
-    """
-    import h5py
-
-    from speech2face.dataset import shards
-
-    folder = Path(folder)
-    if not is_face_cache(folder):
-        raise UserError(f"{folder}: not a face cache (no {INFO_FILE}); run `prepare-faces`")
-    info = json.loads((folder / INFO_FILE).read_text())
-    integrity.check_format(folder / INFO_FILE, info, FORMAT, "face cache")
-    parts = {k: [] for k in fields}
-    total = 0
-    for shard in info["shards"]:
-        path = integrity.inside(folder, shard["file"])
-        integrity.check(path, shard, REMEDY, what="face shard")
-        with h5py.File(path, "r") as f:
-            keep = f["score"][:] <= max_face_score
-            if split is not None:
-                keep &= np.asarray(f["split"].asstr()[:]) == split
-            rows = np.flatnonzero(keep)
-            if limit is not None:
-                rows = rows[: max(0, limit - total)]
-            total += len(rows)
-            for k in fields:
-                if k == "face":
-                    data = f["face"]
-                    parts[k] += [shards.image_pixels(data[i]) for i in rows]
-                elif k in STRINGS:
-                    parts[k].append(np.asarray(f[k].asstr()[:], dtype=object)[rows])
-                else:
-                    parts[k].append(f[k][:][rows])
-        if limit is not None and total >= limit:
-            break
-    size = int(info["config"]["size"])
-    out = {}
-    for k in fields:
-        if k == "face":
-            out[k] = np.stack(parts[k]) if parts[k] else np.zeros((0, size, size, 3), np.uint8)
-        else:
-            out[k] = np.concatenate(parts[k]) if parts[k] else np.zeros(0, object)
-    return out

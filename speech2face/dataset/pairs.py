@@ -51,6 +51,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import audio, faces, video
+from speech2face.dataset.engines import unfinished_groups
 from speech2face.dataset.shards import FAILURES, SHARD_DIR, encode_audio, sha256
 from speech2face.dataset.sources import Clip
 from speech2face.errors import UserError
@@ -335,14 +336,13 @@ def build_pairs(
         raise UserError("no clips to cut into pairs")
     out = Path(out_dir)
     (out / SHARD_DIR).mkdir(parents=True, exist_ok=True)
-    ordered = sorted(clips, key=lambda c: c.key)
-    size = max(1, clips_per_shard)
-    groups = [ordered[i : i + size] for i in range(0, len(ordered), size)]
-    paths = [out / SHARD_DIR / f"pairs-{i:05d}.h5" for i in range(len(groups))]
-    todo = [(str(p), g) for p, g in zip(paths, groups, strict=True) if not _finished(p, g, config)]
+    paths, todo = unfinished_groups(
+        sorted(clips, key=lambda c: c.key),
+        clips_per_shard,
+        lambda i: out / SHARD_DIR / f"pairs-{i:05d}.h5",
+        lambda p, g: _finished(p, g, config),
+    )
     done = len(clips) - sum(len(g) for _, g in todo)
-    if done:
-        log.info("resuming: %d of %d clips already in finished shards", done, len(clips))
     bar = tqdm(total=len(clips), initial=done, unit="clip", desc="pairs")
     made, start = 0, time.time()
 

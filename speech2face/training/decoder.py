@@ -163,11 +163,11 @@ def face_caches(out: Path, face_sources, dataset: Dataset, config) -> list[Path]
     (`speech2face prepare-faces`), else one built (or resumed) under ``out/face_cache/``
     with the dataset's face encoder (:func:`speech2face.dataset.face_cache.prepare_faces`).
     """
-    from speech2face.dataset import face_cache
+    from speech2face.dataset import face_cache, face_reader
 
     caches = []
     for i, source in enumerate(face_sources):
-        if face_cache.is_face_cache(source):
+        if face_reader.is_face_cache(source):
             caches.append(Path(source))
             continue
         folder = out / "face_cache" / f"{i}-{Path(source).stem}"
@@ -435,14 +435,14 @@ def _test_metrics(decoder, dataset, caches, encoder, out: Path) -> dict | None:
     every source together and of each source ("by_source": "dataset" and each cache's
     folder name; a cache gives at most :data:`TEST_FACES`, evenly spaced) ->
     ``decoder_metrics.json``."""
-    from speech2face.dataset import face_cache
+    from speech2face.dataset import face_reader
     from speech2face.evaluation.decoder_quality import decoder_quality
 
     parts = {}
     if dataset.index("test"):
         parts["dataset"] = dataset.load("test", FACE_FIELDS)
     for cache in caches:
-        got = face_cache.read_faces(cache, "test", fields=FACE_FIELDS)
+        got = face_reader.read_faces(cache, "test", fields=FACE_FIELDS)
         if len(got["identity"]) > TEST_FACES:
             pick = np.linspace(0, len(got["identity"]) - 1, TEST_FACES).astype(int)
             got = {k: v[pick] for k, v in got.items()}
@@ -512,12 +512,12 @@ def gather_faces(
             of the split was found.
         DamagedFileError: a shard that differs from its record.
     """
-    from speech2face.dataset import face_cache
+    from speech2face.dataset import face_reader
 
     parts = [dataset.load(split, FACE_FIELDS)] if dataset.index(split) else []
     size = int(dataset.manifest.get("face_size", CROP_SIZE))
     for cache in caches:
-        got = face_cache.read_faces(cache, split, fields=FACE_FIELDS + ("score",))
+        got = face_reader.read_faces(cache, split, fields=FACE_FIELDS + ("score",))
         keep = _canonical_in_cache(got["score"], got["identity"], max_face_score)
         got = {k: got[k][keep] for k in FACE_FIELDS}
         if len(got["identity"]) and (
