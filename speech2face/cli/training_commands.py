@@ -281,6 +281,15 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     )
     config_option(
         p,
+        "--detail-weight",
+        config,
+        "detail_weight",
+        "weight of matching the local Laplacian energy of the real faces (detail that"
+        " an L1 averages away)",
+        type=float,
+    )
+    config_option(
+        p,
         "--min-age",
         config,
         "min_age",

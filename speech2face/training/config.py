@@ -25,6 +25,7 @@ class DecoderConfig:
     learning_rate: float = 1e-3
     schedule: str = "constant"  # learning rate: constant, or cosine (decay over the run)
     edge_weight: float = 0.0  # texture: weight of the L1 of image gradients beside the L1
+    detail_weight: float = 0.0  # texture: weight of the local Laplacian-energy match (detail)
     landmark_weight: float = 100.0  # MSE of normalised coordinates is ~1e-3; L1 texture ~0.1
     identity_weight: float = 0.1
     frames_per_video: int = 3  # faces kept from each face-only video
