@@ -29,6 +29,7 @@ from dataclasses import fields
 
 from speech2face import _API, locks
 from speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
+from speech2face.evaluation.wav2pix_metrics import MAX_PAIRS
 from speech2face.inference import Speech2Face
 from speech2face.wav2pix import Wav2Pix
 
@@ -55,12 +56,11 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
             (``source_type="voxceleb"``) or an AVSpeech CSV (``source_type="avspeech"``).
         output: the dataset folder: ``shards/shard-NNNNN.h5``, ``dataset.json``,
             ``failures.csv``.
-        **config: fields of :class:`~speech2face.dataset.sources.SourceConfig`
-            (source_type, split, test_fraction, from_id, to_id, download_dir,
-            url_template), :class:`~speech2face.dataset.build.PrepareConfig` (face_encoder,
-            vggface_weights, clips_per_shard, workers, face_codec, audio_codec, engine, address) and
-            :class:`~speech2face.dataset.segments.SegmentConfig` (hop_seconds, min_rms,
-            frames_per_segment, detector, average_features, face_size).
+        **config: fields of :class:`~speech2face.dataset.sources.SourceConfig` (where the
+            clips come from and how they split),
+            :class:`~speech2face.dataset.build.PrepareConfig` (face encoder, shards,
+            workers, engine) and :class:`~speech2face.dataset.segments.SegmentConfig` (how
+            a clip is cut into segments); each field's comment says what it does.
     Returns:
         The dataset manifest (the content of ``output/dataset.json``): counts per split,
         identities, shards, feature dimension, rejections.
@@ -118,10 +118,8 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
             has faces).
         faces: face-only sources (manifest CSVs or ``<identity>/<file>`` folders of photos
             and silent face videos) whose train-split faces are added.
-        **config: fields of :class:`~speech2face.training.config.DecoderConfig` (preset,
-            epochs, batch_size, learning_rate, landmark_weight, identity_weight,
-            frames_per_video, frame_candidates, max_face_score, neutral_landmarks,
-            grid_every, seed, vggface_weights).
+        **config: fields of :class:`~speech2face.training.config.DecoderConfig` (each
+            field's comment there says what it does; the CLI's help lists them too).
     Returns:
         The trained decoder, a Keras model: (B, feature_dim) float32 face features ->
         {"image": (B, S, S, 3) in [0, 1], "texture", "landmarks": (B, 68, 2) normalised}.
@@ -147,9 +145,8 @@ def pretrain(sources, output: str | os.PathLike, **config) -> dict:
             ``<speaker>/<file>`` of recordings, dataset folders from :func:`prepare`
             (their train split, labelled by identity).
         output: the run folder that ``train(..., init=output)`` starts from.
-        **config: fields of :class:`~speech2face.training.config.PretrainConfig` (preset,
-            target, steps, batch_size, learning_rate, beta_1, epsilon, hop_seconds, splits,
-            augment, checkpoint_every, seed).
+        **config: fields of :class:`~speech2face.training.config.PretrainConfig` (each
+            field's comment says what it does).
     Returns:
         {"speakers", "windows", "heldout_windows", "heldout_accuracy", "chance"}.
     Raises:
@@ -176,14 +173,9 @@ def train(
         decoder: a run folder of :func:`train_decoder`.
         output: the bundle folder (what :func:`load_model` reads), with its checkpoint,
             ``history.csv`` and TensorBoard logs.
-        **config: fields of :class:`~speech2face.training.config.TrainConfig`
-            (voice_encoder: "paper" trains the Table 1 CNN, "ge2e" a head on the pretrained
-            speaker encoder; speaker_weights, head, head_alpha, radius_scale, head_hidden,
-            head_epochs, balance, finetune_speaker_encoder, finetune_learning_rate; recipe,
-            preset, batch_size, epochs, steps, learning_rate, decay_steps, decay_rate,
-            beta_1, epsilon, lambda1, lambda2, temperature, cosine_weight, augment,
-            precise_bn, calibrate_radius, init, fit_segments, checkpoint_every, num_gpu, seed,
-            vggface_weights).
+        **config: fields of :class:`~speech2face.training.config.TrainConfig` (the voice
+            route: ``voice_encoder="paper"`` trains the Table 1 CNN, ``"ge2e"`` a head on
+            the pretrained speaker encoder; each field's comment says what it does).
     Returns:
         The trained model, loaded from the bundle written into ``output``.
     Raises:
@@ -282,10 +274,9 @@ def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **conf
             ``failures.csv``.
         **config: fields of :class:`~speech2face.dataset.sources.SourceConfig` (its
             ``split_mode`` defaults to "seen" here, the Wav2Pix protocol, and the time cuts
-            keep 1 s windows whole), :class:`~speech2face.dataset.pairs.PairConfig`
-            (image_size, frames_per_second, factor, context_seconds, crop_scale, detector,
-            min_rms, seed) and :class:`~speech2face.dataset.pairs.PairBuildConfig`
-            (workers, clips_per_shard).
+            keep 1 s windows whole), :class:`~speech2face.dataset.pairs.PairConfig` (how
+            pairs are cut) and :class:`~speech2face.dataset.pairs.PairBuildConfig` (workers
+            and shards); each field's comment says what it does.
     Returns:
         The manifest (the content of ``output/pairs.json``): counts per split, identities.
     Raises:
@@ -326,10 +317,8 @@ def wav2pix_train(data: str | os.PathLike, output: str | os.PathLike, **config) 
         output: the run folder: checkpoint, ``history.csv``, TensorBoard logs, a face grid
             per epoch, and the exported models with ``run.json`` (what :func:`load_wav2pix`
             reads).
-        **config: fields of :class:`~speech2face.training.config.Wav2PixConfig` (preset,
-            image_size, batch_size, epochs, steps, checkpoint_every, lr_d, lr_g,
-            lr_encoder, embedding_gain, balanced, beta_1, beta_2, real_label,
-            feature_weight, l1_weight, speaker_weight, num_gpu, seed, progress).
+        **config: fields of :class:`~speech2face.training.config.Wav2PixConfig` (each
+            field's comment says what it does).
     Returns:
         The trained model, loaded from ``output``.
     Raises:
@@ -352,7 +341,7 @@ def wav2pix_evaluate(
     output: str | os.PathLike,
     *,
     split: str | None = None,
-    max_pairs: int | None = 400,
+    max_pairs: int | None = MAX_PAIRS,
     inception_weights: str | os.PathLike | None = None,
     stochastic: bool = False,
     speech2face_report: str | os.PathLike | None = None,

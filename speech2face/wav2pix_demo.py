@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from speech2face.demo import OUTPUT
+from speech2face.evaluation.wav2pix_metrics import MAX_PAIRS
 
 
 @dataclass
@@ -44,7 +45,8 @@ class Wav2PixDemoConfig:
     frames_per_second: float = 2.0
     holdout_fraction: float = 0.3
     workers: int = 2
-    max_pairs: int | None = 400
+    max_pairs: int | None = MAX_PAIRS
+    seeds: int = 1  # runs of the recipe (seeds 0..seeds-1); more than one: mean +- std
 
     @classmethod
     def quick(cls) -> Wav2PixDemoConfig:
@@ -110,13 +112,16 @@ def run_wav2pix_demo(
     data: str | os.PathLike | None = None,
     config: Wav2PixDemoConfig | None = None,
 ) -> dict:
-    """Run the Wav2Pix demo into ``out/wav2pix``; returns {"metrics", "seconds", "summary"}.
+    """Run the Wav2Pix demo into ``out/wav2pix``; returns {"metrics" (of seed 0), "seconds",
+    "summary", "over_runs" (:func:`speech2face.evaluation.wav2pix_metrics.over_runs` when
+    ``config.seeds`` > 1, else None), ...}. Seed 0 trains into ``run`` and reports into
+    ``report``; seed k into ``run-seed<k>`` and ``report-seed<k>``.
 
     Raises:
         speech2face.errors.UserError: no sample data (and no download possible).
     """
     from speech2face import api
-    from speech2face.evaluation.wav2pix_metrics import summary_lines
+    from speech2face.evaluation.wav2pix_metrics import over_runs, over_runs_lines, summary_lines
     from speech2face.samples import sample_data
     from speech2face.training.config import Wav2PixConfig
 
@@ -135,27 +140,41 @@ def run_wav2pix_demo(
         frames_per_second=config.frames_per_second,
         workers=config.workers,
     )
-    print(f"[2/4] wav2pix train: {config.steps} steps ({config.preset}) -> {out / 'run'}")
     fields = set(Wav2PixConfig.__dataclass_fields__)
     options = {k: v for k, v in asdict(config).items() if k in fields}
-    model = api.wav2pix_train(out / "pairs", out / "run", **options)
-    print(f"[3/4] faces from the held-out speech of every identity -> {out / 'predictions'}")
-    _, missing = held_out_faces(model, out / "pairs", out / "predictions")
-    print(f"[4/4] evaluate -> {out / 'report'}")
-    metrics = api.wav2pix_evaluate(
-        out / "pairs",
-        out / "run",
-        out / "report",
-        max_pairs=config.max_pairs,
-        speech2face_report=speech2face_report(out.parent),
+    runs = [out / ("run" if seed == 0 else f"run-seed{seed}") for seed in range(config.seeds)]
+    print(
+        f"[2/4] wav2pix train: {config.steps} steps ({config.preset}), seeds 0-"
+        f"{config.seeds - 1} -> {', '.join(str(r) for r in runs)}"
     )
+    models = [
+        api.wav2pix_train(out / "pairs", run, **{**options, "seed": seed})
+        for seed, run in enumerate(runs)
+    ]
+    print(f"[3/4] faces from the held-out speech of every identity -> {out / 'predictions'}")
+    _, missing = held_out_faces(models[0], out / "pairs", out / "predictions")
+    reports = [r.parent / r.name.replace("run", "report", 1) for r in runs]
+    print(f"[4/4] evaluate -> {', '.join(str(r) for r in reports)}")
+    beside = speech2face_report(out.parent)
+    results = [
+        api.wav2pix_evaluate(
+            out / "pairs", run, report, max_pairs=config.max_pairs, speech2face_report=beside
+        )
+        for run, report in zip(runs, reports, strict=True)
+    ]
+    metrics = results[0]
     seconds = time.time() - start
     lines = summary_lines(metrics)
+    spread = None
+    if len(results) > 1:
+        spread = over_runs(results)
+        lines = [f"seed 0 (report {reports[0]}):", *lines, *over_runs_lines(spread)]
     print("\n".join(lines))
     print(f"report: {out / 'report' / 'index.html'}   wall time {seconds / 60:.1f} min")
     result = {
         "seconds": seconds,
         "summary": lines,
+        "over_runs": spread,
         "config": asdict(config),
         "identities_without_prediction": missing,
     }

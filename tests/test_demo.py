@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from speech2face.cli import main
+from speech2face.evaluation.probes import read_probes
 
 pytestmark = pytest.mark.slow  # stages end to end on the real clips
 
@@ -88,7 +89,7 @@ def test_demo_outputs(demo_run, data_dir):
     assert serve.startswith("speech2face serve --model ") and str(demo_run / "bundle") in serve
 
 
-def test_a_keras_face_scorer_scores_the_rendered_faces(demo_run, tmp_path):
+def test_a_keras_face_scorer_scores_the_rendered_faces(demo_run, tmp_path, capsys):
     """evaluate --face-scorer: a user's face-embedding model (a tiny stand-in here) embeds
     the faces rendered from voices and the real faces; the report names it."""
     import keras
@@ -111,6 +112,14 @@ def test_a_keras_face_scorer_scores_the_rendered_faces(demo_run, tmp_path):
     i = lit["intervals"]["sf2f_recall1"]
     assert i["n_identities"] == 9 and i["low"] <= i["value"] <= i["high"]
     assert "facenet_stand_in.keras" in (tmp_path / "report" / "index.html").read_text()
+    # the same segments scored two ways: `compare` pairs them over the 9 test identities
+    probes = read_probes(tmp_path / "report" / "probes_test.csv")
+    assert np.nanmean(probes["sf2f_recall1"]) == pytest.approx(i["value"])
+    assert main(["compare", str(demo_run / "report"), str(tmp_path / "report")]) == 0
+    demo_metrics = json.loads((demo_run / "report" / "metrics.json").read_text())
+    own = demo_metrics["protocols"]["test"]["literature"]["intervals"]["sf2f_recall1"]
+    line = next(x for x in capsys.readouterr().out.splitlines() if "sf2f_recall1" in x)
+    assert f"{own['value'] - i['value']:+.3f}" in line and "(9 identities)" in line
 
 
 def test_bundle_predicts_from_cli(demo_run, data_dir, tmp_path):

@@ -134,3 +134,64 @@ def test_bad_input():
         bootstrap_interval(np.ones(3), np.arange(3), statistic="median")
     with pytest.raises(ValueError, match="n_boot"):
         bootstrap_interval(np.ones(3), np.arange(3), n_boot=0)
+
+
+def test_identity_paired_difference_against_a_loop_over_shared_identities():
+    """Two sides with their own probes and partly different identities: the brute force
+    keeps the shared identities, draws them with the documented RNG call and pools each
+    side's probes of the drawn identities."""
+    from speech2face.evaluation.intervals import identity_paired_difference
+
+    va, ia = _data(12, seed=4)
+    vb, ib = _data(14, seed=5)  # s0..s13: s12, s13 only on side b
+    va = va.astype(float)
+    va[:3] = np.nan  # not counted
+    out = identity_paired_difference(va, ia, vb, ib, n_boot=200, seed=2, level=0.9)
+    keep = ~np.isnan(va)
+    shared = np.intersect1d(ia[keep], ib)
+    draws = np.random.default_rng(2).integers(0, len(shared), size=(200, len(shared)))
+    stats = []
+    for draw in draws:
+        a = np.concatenate([va[keep & (ia == shared[k])] for k in draw])
+        b = np.concatenate([vb[ib == shared[k]] for k in draw])
+        stats.append(a.mean() - b.mean())
+    assert out["low"] == pytest.approx(np.quantile(stats, 0.05), abs=1e-12)
+    assert out["high"] == pytest.approx(np.quantile(stats, 0.95), abs=1e-12)
+    a_all = va[keep & np.isin(ia, shared)].mean()
+    assert out["value"] == pytest.approx(a_all - vb[np.isin(ib, shared)].mean())
+    assert out["n_identities"] == len(shared) == 12
+    # on the same probes it is the paired difference
+    same = identity_paired_difference(va[keep], ia[keep], vb[: keep.sum()], ia[keep], 200, 2)
+    paired = paired_difference_interval(va[keep], vb[: keep.sum()], ia[keep], 200, 2)
+    assert (same["low"], same["high"]) == (
+        pytest.approx(paired["low"]),
+        pytest.approx(paired["high"]),
+    )
+    with pytest.raises(ValueError, match="share no identity"):
+        identity_paired_difference(va, ia, vb, np.char.add(ib, "x"))
+
+
+def test_identity_paired_balanced_difference_against_a_loop():
+    from speech2face.evaluation.intervals import identity_paired_balanced_difference
+
+    rng = np.random.default_rng(7)
+    ids = np.repeat([f"s{i}" for i in range(10)], 4)
+    truth = np.repeat(np.array(list("MMMMMMFFFF")), 4)  # gender is per identity
+    ans_a = np.where(rng.random(40) < 0.8, truth, np.where(truth == "M", "F", "M"))
+    ans_b = np.where(rng.random(40) < 0.6, truth, np.where(truth == "M", "F", "M"))
+    out = identity_paired_balanced_difference(truth, ans_a, ids, truth, ans_b, ids, 150, 1)
+    names = np.unique(ids)
+
+    def balanced(t, p):
+        return np.mean([np.mean(p[t == g] == g) for g in "MF" if np.any(t == g)])
+
+    draws = np.random.default_rng(1).integers(0, len(names), size=(150, len(names)))
+    stats = []
+    for draw in draws:
+        rows = np.concatenate([np.flatnonzero(ids == names[k]) for k in draw])
+        stats.append(balanced(truth[rows], ans_a[rows]) - balanced(truth[rows], ans_b[rows]))
+    assert out["low"] == pytest.approx(np.quantile(stats, 0.025), abs=1e-12)
+    assert out["high"] == pytest.approx(np.quantile(stats, 0.975), abs=1e-12)
+    assert out["value"] == pytest.approx(balanced(truth, ans_a) - balanced(truth, ans_b))
+    one_gender = np.full(40, "M")
+    assert identity_paired_balanced_difference(one_gender, ans_a, ids, truth, ans_b, ids) is None

@@ -55,6 +55,15 @@ def test_literature_figures_carry_intervals_and_chance():
     assert 0.5 < iv["matching"]["value"] <= 1.0  # predictions near their own face
     small = literature_figures(pred, true, ids, genders, gallery_size=5, n_boot=50)
     assert small["sf2f"]["galleries"] == 2 and small["sf2f"]["identities_dropped"] == 2
+    # per-probe values, in input order, behind each rate (for probes_<split>.csv)
+    per = lit["per_probe"]
+    for key in ("identity_recall1", "segment_recall1", "matching"):
+        assert per[key].shape == (36,) and np.nanmean(per[key]) == pytest.approx(iv[key]["value"])
+    dropped = small["per_probe"]["sf2f_recall1"]
+    names = np.unique(ids.astype(str))
+    left_out = ~np.isin(ids.astype(str), names[:10])  # 2 identities after 2 galleries of 5
+    assert np.isnan(dropped[left_out]).all() and not np.isnan(dropped[~left_out]).any()
+    assert np.nanmean(dropped) == pytest.approx(small["intervals"]["sf2f_recall1"]["value"])
     m = {"literature": lit}
     text = "\n".join(literature_lines(m))
     assert "95 % intervals: bootstrap over identities (12 identities, 36 segments" in text

@@ -24,9 +24,19 @@ def test_frechet_distance_closed_form():
 
 def test_accuracy_plain_and_balanced():
     acc = m.accuracy(np.array(["a", "a", "a", "b"]), np.array(["a", "a", "a", "a"]))
-    assert acc == {"accuracy": 0.75, "balanced": 0.75, "n": 4}
+    assert {k: acc[k] for k in ("accuracy", "balanced", "n")} == {
+        "accuracy": 0.75,
+        "balanced": 0.75,
+        "n": 4,
+    }
+    # one identity: every resample is the same four pairs
+    assert (acc["interval"]["low"], acc["interval"]["high"]) == (0.75, 0.75)
     acc = m.accuracy(np.array(["a", "a", "a", "a"]), np.array(["a", "a", "a", "b"]))
     assert acc["accuracy"] == 0.75 and acc["balanced"] == 0.5
+    # two identities (a: 3 of 3 right, b: 0 of 1): resamples give 0, 0.75 or 1
+    ci = acc["interval"]
+    assert ci["n_identities"] == 2 and ci["low"] == 0.0 and ci["high"] == 1.0
+    assert m.accuracy(np.array([]), np.array([]))["interval"] is None
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from speech2face.cli import main
+from speech2face.evaluation.probes import read_probes
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +127,41 @@ def test_evaluate_cli_and_report(run, wav2pix_pairs, tmp_path, capsys):
     assert (report / "faces.png").is_file() and "Identity accuracy" in (
         report / "index.html"
     ).read_text()
+    # each rate with its interval over identities, and the probes behind it
+    unseen = metrics["identity_accuracy"]["generated_unseen_speech"]
+    ci = unseen["interval"]
+    assert ci["low"] <= unseen["accuracy"] <= ci["high"]
+    assert unseen["accuracy"] == pytest.approx(ci["value"])
+    assert ci["n_identities"] == 5 and ci["n_segments"] == unseen["n"]
+    found = metrics["landmark_detection_interval"]["generated_unseen_speech"]
+    ratio = metrics["landmark_detection_ratio"]["generated_unseen_speech"]
+    assert found["value"] == pytest.approx(ratio)
+    assert f"{unseen['accuracy']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]" in printed
+    probes = read_probes(report / "probes_test_seen.csv")
+    assert len(probes["identity"]) == unseen["n"]
+    assert probes["identity_accuracy"].mean() == pytest.approx(unseen["accuracy"])
+    assert probes["face_found"].mean() == pytest.approx(ratio)
+
+
+def test_evaluate_several_runs_gives_mean_and_spread(run, wav2pix_pairs, tmp_path, capsys):
+    """Two runs (the same one twice: a deterministic generator) -> one report each and
+    mean +- std over them; `compare` of the two reports differs by exactly 0."""
+    out = tmp_path / "seeds"
+    argv = ["wav2pix", "evaluate", "--data", str(wav2pix_pairs.root), "--model", str(run)]
+    argv += [str(run), "-o", str(out), "--max-pairs", "8"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "over_runs.json").read_text())
+    one = json.loads((out / f"run-0-{run.name}" / "metrics.json").read_text())
+    fig = summary["figures"]["identity accuracy, unseen speech"]
+    value = one["identity_accuracy"]["generated_unseen_speech"]["accuracy"]
+    assert summary["runs"] == 2 and fig["values"] == [value, value]
+    assert fig["mean"] == pytest.approx(value) and fig["std"] == 0.0
+    assert "wav2pix over 2 runs" in printed and f"{value:.3f} +- 0.000" in printed
+    a, b = out / f"run-0-{run.name}", out / f"run-1-{run.name}"
+    assert main(["compare", str(a), str(b)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if "identity_accuracy" in x)
+    assert "+0.000  [+0.000, +0.000]" in line
 
 
 def test_evaluate_beside_speech2face(run, wav2pix_pairs, tmp_path, capsys):
@@ -173,12 +209,23 @@ def test_errors_name_the_folder(tmp_path, capsys):
 def test_demo_quick(data_dir, tmp_path, capsys):
     out = tmp_path / "demo"
     argv = ["demo", "--system", "wav2pix", "--quick", "-o", str(out), "--data", str(data_dir)]
-    assert main(argv) == 0
+    assert main([*argv, "--seeds", "2"]) == 0
     printed = capsys.readouterr().out
     assert f"run `speech2face demo -o {out}` first" in printed
     result = json.loads((out / "wav2pix" / "demo.json").read_text())
-    assert result["summary"][0].startswith("wav2pix on test_seen")
+    assert result["summary"][1].startswith("wav2pix on test_seen")
     assert (out / "wav2pix" / "report" / "index.html").is_file()
+    # two seeds: two runs that differ, each reported, and the spread over them
+    seed1 = json.loads((out / "wav2pix" / "report-seed1" / "metrics.json").read_text())
+    seed0 = json.loads((out / "wav2pix" / "report" / "metrics.json").read_text())
+    assert (
+        json.loads((out / "wav2pix" / "run-seed1" / "run.json").read_text())["train"]["seed"] == 1
+    )
+    spread = result["over_runs"]["figures"]["FID (dlib), generated vs real"]
+    fids = [m["fid_dlib"]["generated_unseen_vs_real_unseen"] for m in (seed0, seed1)]
+    assert spread["values"] == fids and fids[0] != fids[1]
+    assert spread["std"] == pytest.approx(abs(fids[0] - fids[1]) / 2**0.5)
+    assert "wav2pix over 2 runs (mean +- std" in printed
     # every identity of the pairs gets a face from its held-out speech, or is named as one
     # without a held-out pair (a borderline face detection can cut it: issue 19)
     written = {p.stem for p in (out / "wav2pix" / "predictions").glob("*.png")}

@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from speech2face.demo import OUTPUT, DemoConfig
+from speech2face.evaluation.literature import N_BOOT
 from speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
+from speech2face.wav2pix_demo import Wav2PixDemoConfig
 
 
 def default_model_note(model: str | None):
@@ -80,6 +82,19 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+def _cmd_compare(args) -> int:
+    import json
+
+    from speech2face.evaluation.compare import compare_lines, compare_reports
+
+    result = compare_reports(args.a, args.b, n_boot=args.n_boot)
+    print("\n".join(compare_lines(result)))
+    if args.output:
+        Path(args.output).write_text(json.dumps(result, indent=1))
+        print(f"written: {args.output}")
+    return 0
+
+
 def _cmd_crossval(args) -> int:
     import json
 
@@ -133,11 +148,12 @@ def _cmd_crossval(args) -> int:
 
 def _cmd_demo(args) -> int:
     if args.system == "wav2pix":
-        from speech2face.wav2pix_demo import Wav2PixDemoConfig, run_wav2pix_demo
+        from speech2face.wav2pix_demo import run_wav2pix_demo
 
         config = Wav2PixDemoConfig.quick() if args.quick else Wav2PixDemoConfig()
         config.workers = args.workers
         config.speech_encoder = args.speech_encoder
+        config.seeds = args.seeds
         run_wav2pix_demo(args.output, args.data, config)
         return 0
     from speech2face.demo import run_demo
@@ -207,6 +223,28 @@ def _add_evaluate(sub) -> None:
         "rendered from voices vs the real faces (default: the dataset's face features)",
     )
     p.set_defaults(func=_cmd_evaluate)
+
+
+def _add_compare(sub) -> None:
+    """`compare`: two reports, each difference with a paired interval over identities."""
+    p = sub.add_parser(
+        "compare",
+        help="two reports side by side, each difference with a paired 95 %% interval",
+        description="Compare two report folders of `evaluate` or `wav2pix evaluate` (two "
+        "recipes, two seeds, or the two systems) split by split, on the identities both "
+        "were scored on: each figure both hold (recall@1, SF2F recall@K, 1:2 matching, the "
+        "share of faces dlib finds, balanced gender accuracy per route, Wav2Pix identity "
+        "accuracy), A - B with a 95 %% bootstrap interval that resamples the shared "
+        "identities with the same draws for both. An interval that excludes 0 is a "
+        "difference these identities support.",
+    )
+    p.add_argument("a", metavar="REPORT_A", help="report folder (probes_<split>.csv inside)")
+    p.add_argument("b", metavar="REPORT_B", help="report folder to compare with")
+    p.add_argument(
+        "--n-boot", type=int, default=N_BOOT, help="bootstrap draws (default: %(default)s)"
+    )
+    p.add_argument("-o", "--output", metavar="FILE.json", help="also write the comparison")
+    p.set_defaults(func=_cmd_compare)
 
 
 def _add_crossval(sub) -> None:
@@ -300,6 +338,13 @@ def _add_demo(sub) -> None:
         "speaker encoder) (default: %(default)s)",
     )
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=Wav2PixDemoConfig.seeds,
+        help="wav2pix: train and evaluate this many seeds of the recipe and print mean +- "
+        "std over them (a GAN's figures move with the seed) (default: %(default)s)",
+    )
+    p.add_argument(
         "--system",
         choices=["speech2face", "wav2pix"],
         default="speech2face",
@@ -313,5 +358,6 @@ def register(sub) -> None:
     """Add this module's subcommands to the `speech2face` parser."""
     _add_predict(sub)
     _add_evaluate(sub)
+    _add_compare(sub)
     _add_crossval(sub)
     _add_demo(sub)

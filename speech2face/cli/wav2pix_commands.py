@@ -15,6 +15,7 @@ from speech2face.cli.data_commands import add_source_arguments
 from speech2face.cli.options import config_option, config_options
 from speech2face.dataset.pairs import FAILURES, MANIFEST, SPLIT_MODE, PairBuildConfig, PairConfig
 from speech2face.dataset.sources import SourceConfig
+from speech2face.evaluation.wav2pix_metrics import MAX_PAIRS
 from speech2face.faces.detect import DETECTORS
 from speech2face.training.config import Wav2PixConfig
 
@@ -77,21 +78,36 @@ def _predict_per_window(model, args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from speech2face import api
-    from speech2face.evaluation.wav2pix_metrics import summary_lines
+    import json
 
-    metrics = api.wav2pix_evaluate(
-        args.data,
-        args.model,
-        args.output,
-        split=args.split,
-        max_pairs=args.max_pairs or None,
-        inception_weights=args.inception_weights,
-        stochastic=args.stochastic,
-        speech2face_report=args.speech2face_report,
-    )
-    print("\n".join(summary_lines(metrics)))
-    print(f"report: {Path(args.output) / 'index.html'}")
+    from speech2face import api
+    from speech2face.evaluation.wav2pix_metrics import over_runs, over_runs_lines, summary_lines
+
+    out = Path(args.output)
+    runs = [Path(m) for m in args.model]
+    folders = [out] if len(runs) == 1 else [out / f"run-{i}-{r.name}" for i, r in enumerate(runs)]
+    results = []
+    for run, folder in zip(runs, folders, strict=True):
+        metrics = api.wav2pix_evaluate(
+            args.data,
+            run,
+            folder,
+            split=args.split,
+            max_pairs=args.max_pairs or None,
+            inception_weights=args.inception_weights,
+            stochastic=args.stochastic,
+            speech2face_report=args.speech2face_report,
+        )
+        if len(runs) > 1:
+            print(f"{run}:")
+        print("\n".join(summary_lines(metrics)))
+        print(f"report: {folder / 'index.html'}")
+        results.append(metrics)
+    if len(runs) > 1:
+        summary = {**over_runs(results), "models": [str(r) for r in runs]}
+        (out / "over_runs.json").write_text(json.dumps(summary, indent=1))
+        print("\n".join(over_runs_lines(summary)))
+        print(f"over the runs: {out / 'over_runs.json'}")
     return 0
 
 
@@ -245,11 +261,21 @@ def register(sub) -> None:
         "writes metrics.json, faces.png and index.html.",
     )
     p.add_argument("--data", required=True, help="pair dataset folder")
-    p.add_argument("--model", required=True, help="run folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        nargs="+",
+        metavar="RUN",
+        help="run folder; several (e.g. seeds of one recipe): a report each in "
+        "OUTPUT/run-<i>-<name> and mean +- std over them in OUTPUT/over_runs.json",
+    )
     p.add_argument("-o", "--output", required=True, help="report folder")
     p.add_argument("--split", help="held-out split (default test_seen, else test)")
     p.add_argument(
-        "--max-pairs", type=int, default=400, help="pairs per split, 0: all (default: 400)"
+        "--max-pairs",
+        type=int,
+        default=MAX_PAIRS,
+        help=f"pairs per split, 0: all (default: {MAX_PAIRS})",
     )
     p.add_argument(
         "--stochastic", action="store_true", help="generator dropout on (the authors' way)"

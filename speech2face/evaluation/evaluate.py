@@ -24,6 +24,7 @@ from speech2face.errors import UserError
 from speech2face.evaluation import attributes, craniofacial, retrieval
 from speech2face.evaluation.decoder_quality import rendered_to_crops
 from speech2face.evaluation.literature import GALLERY_SIZE, literature_figures
+from speech2face.evaluation.probes import probes_file, write_probes
 
 BATCH = 16
 
@@ -40,14 +41,16 @@ def _decode(model, features: np.ndarray) -> dict:
     return {"image": np.clip(out["image"], 0, 1), "landmarks": out["landmarks"]}
 
 
-def landmark_detection_ratio(images: np.ndarray) -> float:
-    """Share of rendered faces (N, S, S, 3 in [0, 1]) where dlib finds a face + 68 landmarks.
+def faces_found(images: np.ndarray) -> np.ndarray:
+    """(N,) bool: dlib finds a face and its 68 landmarks in each rendered face (N, S, S, 3
+    float in [0, 1]), upscaled to 224 px first (dlib's HOG detector needs faces of ~80 px)."""
+    return np.array([faces.find_face(c) is not None for c in rendered_to_crops(images)], bool)
 
-    Images are upscaled to 224 px first (dlib's HOG detector needs faces of ~80 px).
-    """
-    crops = rendered_to_crops(images)
-    found = sum(faces.find_face(c) is not None for c in crops)
-    return found / max(1, len(crops))
+
+def landmark_detection_ratio(images: np.ndarray) -> float:
+    """Share of rendered faces (N, S, S, 3 in [0, 1]) where dlib finds a face + 68 landmarks
+    (:func:`faces_found`); 0.0 for no faces."""
+    return float(faces_found(images).mean()) if len(images) else 0.0
 
 
 COLLAPSE_DEG = 2.0  # predictions closer than this to their centroid: one face for all voices
@@ -202,7 +205,12 @@ def evaluate_split(
     gallery_size: int = GALLERY_SIZE,
     scorer=None,
 ):
-    """Every protocol on one split. Returns (metrics, segments, faces from voice, from face).
+    """Every protocol on one split.
+
+    Returns (metrics, segments, faces from voice, faces from the true features, probes):
+    ``probes`` holds the per-segment values behind the rates, for ``probes_<split>.csv``
+    ({"identity", "values": {figure: (M,) float}, "labels": {"gender", "gender_<route>"}};
+    :func:`speech2face.evaluation.probes.write_probes`).
 
     Beside today's figures, "literature": SF2F retrieval in galleries of ``gallery_size``
     identities, 1:2 voice-face matching and 95 % bootstrap intervals over identities
@@ -222,6 +230,7 @@ def evaluate_split(
     pred = _predict_features(model, seg["audio"])
     from_voice = _decode(model, pred)
     from_face = _decode(model, seg["feature"])
+    found = faces_found(from_voice["image"])
     metrics = {
         "split": split,
         "protocol": PROTOCOLS.get(split, split),
@@ -237,7 +246,7 @@ def evaluate_split(
         },
         "craniofacial": craniofacial.correlations(from_voice["landmarks"], from_face["landmarks"]),
         "landmark_detection_ratio": {
-            "from_voice": landmark_detection_ratio(from_voice["image"]),
+            "from_voice": float(found.mean()),
             "from_true_feature": landmark_detection_ratio(from_face["image"]),
         },
     }
@@ -260,7 +269,11 @@ def evaluate_split(
         if scorer
         else f"{dataset.face_encoder} (predicted vs true face features)"
     )
-    return metrics, seg, from_voice["image"], from_face["image"]
+    values = {**metrics["literature"].pop("per_probe"), "face_found": found.astype(float)}
+    labels = {"gender": seg["gender"]}
+    labels.update({f"gender_{r}": a for r, a in (routes or {}).items()})
+    probes = {"identity": seg["identity"], "values": values, "labels": labels}
+    return metrics, seg, from_voice["image"], from_face["image"], probes
 
 
 def held_out_splits(dataset: Dataset) -> list[str]:
@@ -289,7 +302,8 @@ def evaluate(
             that scores the retrieval and matching of the faces rendered from voices.
     Returns:
         {"face_encoder", "protocols": {split: metrics}, "fit": :func:`fit_figures`}, also
-        in ``out/metrics.json``.
+        in ``out/metrics.json``; each split's per-segment values go to
+        ``out/probes_<split>.csv`` (for ``speech2face compare``).
     Raises:
         UserError: an empty or unknown split, no held-out split, or a bundle whose features
             do not match the dataset.
@@ -317,10 +331,11 @@ def evaluate(
         "protocols": {},
     }
     for name in splits:
-        result, seg, from_voice, from_face = evaluate_split(
+        result, seg, from_voice, from_face, probes = evaluate_split(
             model, dataset, name, judge, gallery_size, scorer
         )
         metrics["protocols"][name] = result
+        write_probes(probes_file(out, name), probes["identity"], probes["values"], probes["labels"])
         report.write_pictures(out, result, seg, from_voice, from_face)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (out / "index.html").write_text(report.html_report(metrics))

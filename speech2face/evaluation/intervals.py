@@ -171,20 +171,109 @@ def balanced_accuracy_interval(
     Raises:
         ValueError: arrays of different lengths, n_boot < 1 or level outside (0, 1).
     """
-    truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
-    known = np.isin(truth, ["M", "F"])
-    if len(set(truth[known])) < 2:
+    columns, both = _gender_columns(truth, predicted)
+    if not both:
         return None
-    correct = (truth == predicted).astype(float)
-    columns = [np.where(truth == g, correct, 0.0) for g in "MF"]
-    columns += [(truth == g).astype(float) for g in "MF"]
-    ids = np.asarray(identities)[known]
-    (hit_m, hit_f, n_m, n_f), counts = _per_identity([c[known] for c in columns], ids)
+    sums, counts = _per_identity(columns, identities)
+    _check(n_boot, level, "mean")
+    return _summarise(lambda w: _balanced(w, sums), counts, n_boot, seed, level)
+
+
+def _gender_columns(truth, answers) -> tuple[list[np.ndarray], bool]:
+    """(M,) columns [right and M, right and F, is M, is F] (nan where the truth is neither)
+    and whether both genders occur: per-identity sums of these give balanced accuracy."""
+    truth, answers = np.asarray(truth).astype(str), np.asarray(answers).astype(str)
+    known = np.isin(truth, ["M", "F"])
+    correct = (truth == answers).astype(float)
+    cols = [np.where(truth == g, correct, 0.0) for g in "MF"]
+    cols += [(truth == g).astype(float) for g in "MF"]
+    return [np.where(known, c, np.nan) for c in cols], len(set(truth[known])) == 2
+
+
+def _balanced(w: np.ndarray, sums: list[np.ndarray]) -> np.ndarray:
+    """Balanced accuracy of identity multiplicities ``w`` from :func:`_gender_columns` sums
+    (a resample that lacks a gender scores its other recall alone)."""
+    hit_m, hit_f, n_m, n_f = sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.stack([(w @ hit_m) / (w @ n_m), (w @ hit_f) / (w @ n_f)])
+    return np.nanmean(r, axis=0)
+
+
+def _shared_sums(columns_a, ids_a, columns_b, ids_b):
+    """Each side's per-identity column sums and counts (:func:`_per_identity`), restricted
+    to the identities both sides hold, in one order: (sums_a, counts_a, sums_b, counts_b)."""
+    sides = []
+    for cols, ids in ((columns_a, ids_a), (columns_b, ids_b)):
+        sums, counts = _per_identity(cols, ids)
+        keep = np.all([~np.isnan(np.asarray(c, np.float64)) for c in cols], axis=0)
+        sides.append((sums, counts, np.unique(np.asarray(ids)[keep])))
+    (sums_a, counts_a, names_a), (sums_b, counts_b, names_b) = sides
+    shared = np.intersect1d(names_a, names_b)
+    if not len(shared):
+        raise ValueError("the two sides share no identity")
+    ia, ib = np.searchsorted(names_a, shared), np.searchsorted(names_b, shared)
+    return [c[ia] for c in sums_a], counts_a[ia], [c[ib] for c in sums_b], counts_b[ib]
+
+
+def identity_paired_difference(
+    values_a: np.ndarray,
+    identities_a: np.ndarray,
+    values_b: np.ndarray,
+    identities_b: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict:
+    """Interval of mean(a) - mean(b) for two systems or recipes scored on the same
+    identities, each on its own probes (e.g. two reports of one dataset, or Wav2Pix's
+    pairs beside Speech2Face's segments): only the identities both hold count, and both
+    sides are resampled with the same identity draws, so what the identities share (easy
+    and hard people) cancels. On the same probes it equals :func:`paired_difference_interval`.
+
+    Args:
+        values_a, identities_a: (Ma,) per-probe values of side a (nan: not counted) and
+            their identities; values_b, identities_b: the same for side b.
+        n_boot, seed, level: as :func:`bootstrap_interval`.
+    Returns:
+        the keys of :func:`bootstrap_interval` ("n_identities": the shared ones,
+        "n_segments": side a's probes of them), with "value" = mean(a) - mean(b).
+    Raises:
+        ValueError: no shared identity, mismatched lengths, n_boot < 1 or a bad level.
+    """
+    _check(n_boot, level, "mean")
+    (sa,), ca, (sb,), cb = _shared_sums([values_a], identities_a, [values_b], identities_b)
 
     def stat(w):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = np.stack([(w @ hit_m) / (w @ n_m), (w @ hit_f) / (w @ n_f)])
-        return np.nanmean(r, axis=0)
+        return (w @ sa) / (w @ ca) - (w @ sb) / (w @ cb)
 
+    return _summarise(stat, ca, n_boot, seed, level)
+
+
+def identity_paired_balanced_difference(
+    truth_a,
+    answers_a,
+    identities_a,
+    truth_b,
+    answers_b,
+    identities_b,
+    n_boot=1000,
+    seed=0,
+    level=0.95,
+) -> dict | None:
+    """Interval of balanced gender accuracy(a) - (b) (:func:`balanced_accuracy_interval`)
+    on the identities both sides hold, resampled with the same draws.
+
+    Args:
+        truth_*, answers_*: (M*,) "M"/"F" labels (others are left out); identities_*: (M*,).
+    Returns:
+        the keys of :func:`bootstrap_interval`, or None when either side lacks a gender.
+    Raises:
+        ValueError: as :func:`identity_paired_difference`.
+    """
+    cols_a, both_a = _gender_columns(truth_a, answers_a)
+    cols_b, both_b = _gender_columns(truth_b, answers_b)
+    if not (both_a and both_b):
+        return None
     _check(n_boot, level, "mean")
-    return _summarise(stat, counts, n_boot, seed, level)
+    sa, counts, sb, _ = _shared_sums(cols_a, identities_a, cols_b, identities_b)
+    return _summarise(lambda w: _balanced(w, sa) - _balanced(w, sb), counts, n_boot, seed, level)

@@ -27,6 +27,15 @@ def _arrays_dropped(result: dict) -> dict:
     }
 
 
+def _filled(result: dict, k: int, identities: np.ndarray) -> np.ndarray:
+    """(M,) float: a disjoint-gallery result's per-probe recall@k hits at the probes' input
+    positions, nan for the probes of identities left out of every gallery."""
+    values = np.full(len(identities), np.nan)
+    kept = np.isin(identities, np.unique(result["probe_identity"]))
+    values[kept] = result["per_probe"][k]
+    return values
+
+
 def _segment_hits(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     """(M,) bool: the probe's own segment is the nearest of all segments (cosine)."""
     dist = retrieval.distances(pred, true, "cosine")
@@ -52,7 +61,9 @@ def literature_figures(
             interval (e.g. the face decoded from the voice, the pitch baseline).
         gallery_size: identities per SF2F gallery. n_boot, seed: the bootstrap's.
     Returns:
-        {"sf2f": disjoint-gallery recall (no per-probe arrays), "matching": matching figures
+        {"per_probe": {figure: (M,) float per-probe values in input order, nan where a
+        probe does not count (for :mod:`speech2face.evaluation.probes`; not JSON)},
+        "sf2f": disjoint-gallery recall (no per-probe arrays), "matching": matching figures
         (no per-probe arrays), "intervals": {figure: {"value", "low", "high",
         "n_identities", "n_segments", ...}}, "level", "n_boot", "seed"}.
     """
@@ -87,7 +98,20 @@ def literature_figures(
         interval = intervals.balanced_accuracy_interval(genders, answers, identities, **kw)
         if interval is not None:
             out[f"gender_{route}"] = interval
+    per_probe = {
+        "identity_recall1": _filled(one, 1, identities),
+        "segment_recall1": _segment_hits(pred, true).astype(float),
+        **{
+            f"sf2f_recall{k}": _filled(sf, k, identities)
+            for k in (1, 5, 10)
+            if k in sf["per_probe"]
+        },
+    }
+    if mt is not None:
+        per_probe["matching"] = np.asarray(mt["per_probe"], float)
+        per_probe["matching_gender_matched"] = np.asarray(mt["per_probe_gender_matched"], float)
     return {
+        "per_probe": per_probe,
         "sf2f": _arrays_dropped(sf),
         "matching": None if mt is None else _arrays_dropped(mt),
         "intervals": out,

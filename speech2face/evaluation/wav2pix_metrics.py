@@ -29,6 +29,7 @@ from speech2face.errors import UserError
 log = logging.getLogger(__name__)
 
 SIDE = 224  # px: faces are upscaled to this before dlib (HOG needs faces of ~80 px)
+MAX_PAIRS = 400  # pairs per split generated from by default (plus one of each identity)
 
 
 def _upscale(images: np.ndarray, side: int = SIDE) -> np.ndarray:
@@ -38,13 +39,18 @@ def _upscale(images: np.ndarray, side: int = SIDE) -> np.ndarray:
     return rendered_to_crops(np.asarray(images, np.float32) / 255.0, side)
 
 
+def faces_found(images: np.ndarray) -> np.ndarray:
+    """(N,) bool: dlib finds a face and its 68 landmarks in each (N, S, S, 3) uint8 face
+    (upscaled to 224 px first; :func:`speech2face.evaluation.evaluate.faces_found`)."""
+    from speech2face.evaluation.evaluate import faces_found as found
+
+    return found(np.asarray(images, np.float32) / 255.0) if len(images) else np.zeros(0, bool)
+
+
 def landmark_detection_ratio(images: np.ndarray) -> float:
     """Share of (N, S, S, 3) uint8 faces in which dlib finds a face and its 68 landmarks
-    (upscaled to 224 px first; :func:`speech2face.evaluation.evaluate.landmark_detection_ratio`).
-    """
-    from speech2face.evaluation.evaluate import landmark_detection_ratio as ratio
-
-    return ratio(np.asarray(images, np.float32) / 255.0) if len(images) else 0.0
+    (:func:`faces_found`); 0.0 for no faces."""
+    return float(faces_found(images).mean()) if len(images) else 0.0
 
 
 def crop_descriptors(images: np.ndarray, crop_scale: float) -> np.ndarray:
@@ -93,15 +99,24 @@ def identity_classifier(descriptors: np.ndarray, identities: np.ndarray):
 
 
 def accuracy(predicted: np.ndarray, truth: np.ndarray) -> dict:
-    """{"accuracy": share right, "balanced": mean over identities of their share right, "n"}."""
+    """Identity accuracy of (N,) predicted names against the (N,) true ones.
+
+    Returns:
+        {"accuracy": share right, "balanced": mean over identities of their share right,
+        "n", "interval": the 95 % bootstrap interval of the accuracy over identities
+        (:func:`speech2face.evaluation.intervals.bootstrap_interval`; None for no pairs)}.
+    """
+    from speech2face.evaluation.intervals import bootstrap_interval
+
     predicted, truth = np.asarray(predicted), np.asarray(truth)
     if not len(truth):
-        return {"accuracy": None, "balanced": None, "n": 0}
+        return {"accuracy": None, "balanced": None, "n": 0, "interval": None}
     per = [np.mean(predicted[truth == t] == t) for t in sorted(set(truth))]
     return {
         "accuracy": float(np.mean(predicted == truth)),
         "balanced": float(np.mean(per)),
         "n": int(len(truth)),
+        "interval": bootstrap_interval(predicted == truth, truth.astype(str)),
     }
 
 
@@ -184,7 +199,7 @@ def evaluate_wav2pix(
     data,
     run,
     out,
-    max_pairs: int | None = 400,
+    max_pairs: int | None = MAX_PAIRS,
     inception_weights: str | None = None,
     split: str | None = None,
     stochastic: bool = False,
@@ -207,7 +222,8 @@ def evaluate_wav2pix(
             matching protocol go into the block "speech2face"
             (:func:`speech2face.evaluation.speech2face_beside.speech2face_block`).
     Returns:
-        The metrics dict (also in ``out/metrics.json``).
+        The metrics dict (also in ``out/metrics.json``); the held-out pairs' identity hits
+        and detected faces go to ``out/probes_<split>.csv`` (for ``speech2face compare``).
     Raises:
         UserError: no held-out split, a run trained on other identities, or a Speech2Face
             report without a readable metrics.json holding the matching protocol.
@@ -218,6 +234,8 @@ def evaluate_wav2pix(
     from speech2face.dataset.pair_reader import PairDataset, resize_faces
     from speech2face.dataset.shards import decode_audio
     from speech2face.evaluation import speech2face_beside, wav2pix_report
+    from speech2face.evaluation.intervals import bootstrap_interval
+    from speech2face.evaluation.probes import probes_file, write_probes
     from speech2face.wav2pix import Wav2Pix
 
     dataset = PairDataset(data)
@@ -251,7 +269,10 @@ def evaluate_wav2pix(
     fit_on = "unseen" if disjoint else "seen"
     clf = identity_classifier(desc_real[fit_on], sets[fit_on]["identity"])
     n_ids = len(set(sets[fit_on]["identity"]))
+    found = {n: faces_found(gen[n]) for n in sets}
+    named = {n: clf.predict(desc_gen[n]) for n in sets}
     metrics = {
+        "run": str(Path(run).resolve()),
         "split": held,
         "protocol": dataset.manifest.get("protocol", ""),
         "image_size": size,
@@ -261,18 +282,23 @@ def evaluate_wav2pix(
         "identity_classifier": f"logistic regression on dlib descriptors of real {fit_on} faces",
         "generator_dropout_at_inference": bool(stochastic),
         "landmark_detection_ratio": {
-            "generated_seen_speech": landmark_detection_ratio(gen["seen"]),
-            "generated_unseen_speech": landmark_detection_ratio(gen["unseen"]),
+            "generated_seen_speech": float(found["seen"].mean()),
+            "generated_unseen_speech": float(found["unseen"].mean()),
             "real_faces_seen": landmark_detection_ratio(real["seen"]),
             "real_faces_unseen": landmark_detection_ratio(real["unseen"]),
         },
         "identity_accuracy": {
             "chance": 1.0 / n_ids,
-            "generated_seen_speech": accuracy(clf.predict(desc_gen["seen"]), truth["seen"]),
-            "generated_unseen_speech": accuracy(clf.predict(desc_gen["unseen"]), truth["unseen"]),
+            "generated_seen_speech": accuracy(named["seen"], truth["seen"]),
+            "generated_unseen_speech": accuracy(named["unseen"], truth["unseen"]),
             "real_faces_unseen": accuracy(
                 clf.predict(desc_real["unseen"]), sets["unseen"]["identity"]
             ),
+        },
+        # 95 % bootstrap intervals over identities (the generated faces' speakers)
+        "landmark_detection_interval": {
+            f"generated_{n}_speech": bootstrap_interval(found[n], truth[n].astype(str))
+            for n in sets
         },
         "speaker_classifier_accuracy": {},
         "fid_dlib": {
@@ -300,6 +326,11 @@ def evaluate_wav2pix(
             "weights": str(inception_weights),
         }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    values = {
+        "identity_accuracy": (named["unseen"] == truth["unseen"]).astype(float),
+        "face_found": found["unseen"].astype(float),
+    }
+    write_probes(probes_file(out, held), truth["unseen"], values)
     wav2pix_report.write_report(out, metrics, sets, gen, rows)
     return metrics
 
@@ -316,7 +347,13 @@ def summary_lines(metrics: dict) -> list[str]:
     )
 
     def acc(entry):
-        return f"{entry['accuracy']:.3f} (balanced {entry['balanced']:.3f}, n={entry['n']})"
+        ci = entry.get("interval")
+        band = f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+        return f"{entry['accuracy']:.3f}{band} (balanced {entry['balanced']:.3f}, n={entry['n']})"
+
+    def band(speech):
+        ci = (metrics.get("landmark_detection_interval") or {}).get(f"generated_{speech}_speech")
+        return f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
 
     lines = [
         f"wav2pix on {metrics['split']} ({metrics['protocol'] or 'given split'}): "
@@ -325,8 +362,9 @@ def summary_lines(metrics: dict) -> list[str]:
         f"  identity accuracy, generated from unseen speech: {acc(ia['generated_unseen_speech'])}",
         f"  identity accuracy, real held-out faces:          {acc(ia['real_faces_unseen'])}",
         f"  chance: {ia['chance']:.3f}",
-        f"  landmark-detection ratio: generated seen {ldr['generated_seen_speech']:.3f}, "
-        f"unseen {ldr['generated_unseen_speech']:.3f}; real {ldr['real_faces_unseen']:.3f}",
+        f"  landmark-detection ratio: generated seen {ldr['generated_seen_speech']:.3f}"
+        f"{band('seen')}, unseen {ldr['generated_unseen_speech']:.3f}{band('unseen')}; "
+        f"real {ldr['real_faces_unseen']:.3f}",
         f"  FID (dlib descriptors): generated vs real held-out "
         f"{fid['generated_unseen_vs_real_unseen']:.3f}; real train vs real held-out "
         f"{fid['real_seen_vs_real_unseen']:.3f}",
@@ -339,3 +377,60 @@ def summary_lines(metrics: dict) -> list[str]:
         else "  FID (Inception-v3): not computed (no --inception-weights)"
     )
     return lines + speech2face_beside.summary_lines(metrics)
+
+
+# the figures summarised over runs (seeds): (name, path in the metrics)
+RUN_FIGURES = (
+    ("identity accuracy, seen speech", ("identity_accuracy", "generated_seen_speech", "accuracy")),
+    (
+        "identity accuracy, unseen speech",
+        ("identity_accuracy", "generated_unseen_speech", "accuracy"),
+    ),
+    (
+        "  balanced, unseen speech",
+        ("identity_accuracy", "generated_unseen_speech", "balanced"),
+    ),
+    ("landmark-detection ratio, seen", ("landmark_detection_ratio", "generated_seen_speech")),
+    ("landmark-detection ratio, unseen", ("landmark_detection_ratio", "generated_unseen_speech")),
+    ("FID (dlib), generated vs real", ("fid_dlib", "generated_unseen_vs_real_unseen")),
+)
+
+
+def over_runs(runs: list[dict]) -> dict:
+    """Each headline figure over several runs (e.g. seeds) of one recipe: a GAN's figures
+    move with the seed, and one run's interval does not show it.
+
+    Args:
+        runs: the metrics of :func:`evaluate_wav2pix`, one per run (at least one).
+    Returns:
+        {"runs": count, "figures": {name: {"values": per run, "mean", "std" (sample std,
+        ddof=1; 0.0 for one run), "min", "max"}}, "chance"}.
+    """
+    figures = {}
+    for name, path in RUN_FIGURES:
+        values = []
+        for m in runs:
+            v = m
+            for key in path:
+                v = v[key]
+            values.append(float(v))
+        a = np.array(values)
+        figures[name] = {
+            "values": values,
+            "mean": float(a.mean()),
+            "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+            "min": float(a.min()),
+            "max": float(a.max()),
+        }
+    return {"runs": len(runs), "figures": figures, "chance": runs[0]["identity_accuracy"]["chance"]}
+
+
+def over_runs_lines(summary: dict) -> list[str]:
+    """Printed lines of :func:`over_runs`: mean +- std (min-max) per figure."""
+    lines = [f"wav2pix over {summary['runs']} runs (mean +- std, min-max):"]
+    for name, f in summary["figures"].items():
+        lines.append(
+            f"  {name:34s} {f['mean']:.3f} +- {f['std']:.3f}  ({f['min']:.3f}-{f['max']:.3f})"
+        )
+    lines.append(f"  chance (identity accuracy): {summary['chance']:.3f}")
+    return lines
