@@ -27,8 +27,8 @@ from functools import partial
 import numpy as np
 
 from speech2face.evaluation.intervals import bootstrap_interval
-from speech2face.evaluation.matching import voice_face_matching
-from speech2face.evaluation.sf2f_retrieval import disjoint_gallery_recall
+from speech2face.speech2face.evaluation.matching import voice_face_matching
+from speech2face.speech2face.evaluation.sf2f_retrieval import disjoint_gallery_recall
 
 SIZES = {1000: 100, 10000: 1000, 100000: 5000}  # segments: identities
 

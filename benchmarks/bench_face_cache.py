@@ -44,7 +44,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     args = p.parse_args()
 
-    from speech2face.dataset.face_cache import FaceSourceConfig, prepare_faces
+    from speech2face.speech2face.data.face_cache import FaceSourceConfig, prepare_faces
 
     with tempfile.TemporaryDirectory() as tmp:
         source = _subset(Path(args.data), args.faces, Path(tmp))

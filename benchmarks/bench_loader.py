@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.dataset import shards
-from speech2face.dataset.build import convert
-from speech2face.dataset.reader import Dataset, SegmentBatches
+from speech2face.speech2face.data.build import convert
+from speech2face.speech2face.data.reader import Dataset, SegmentBatches
 
 VOX2_SEGMENTS = 1_100_000
 GPU_RATE = 700  # segments/s one H100 trains the paper's voice encoder on (issue 15 estimate)
@@ -46,9 +46,9 @@ def _source_dataset(arg: str | None, tmp: Path) -> Path:
         return Path(arg)
     if (Path("runs/demo/dataset") / shards.MANIFEST).is_file():
         return Path("runs/demo/dataset")
-    from speech2face.dataset.build import PrepareConfig, prepare
     from speech2face.dataset.sources import folder
     from speech2face.samples import local_samples
+    from speech2face.speech2face.data.build import PrepareConfig, prepare
 
     out = tmp / "prepared"
     prepare(folder.manifest_clips(local_samples() / "manifest.csv"), out, PrepareConfig(workers=2))

@@ -16,12 +16,12 @@ import keras
 import numpy as np
 
 from speech2face import Speech2Face, audio
-from speech2face.bundle import BUNDLE_FILE, DECODER, VOICE
 from speech2face.models import save_parts
-from speech2face.models.face_decoder import build_face_decoder
-from speech2face.models.voice_encoder import build_voice_encoder
 from speech2face.samples import local_samples
-from speech2face.training.losses import Speech2FaceLoss
+from speech2face.speech2face.bundle import BUNDLE_FILE, DECODER, VOICE
+from speech2face.speech2face.models.face_decoder import build_face_decoder
+from speech2face.speech2face.models.voice_encoder import build_voice_encoder
+from speech2face.speech2face.training.losses import Speech2FaceLoss
 
 DIM = {"paper": 4096, "small": 128}
 

@@ -12,9 +12,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from speech2face import audio, video
-from speech2face.dataset.build import PrepareConfig, prepare
 from speech2face.dataset.sources import folder
 from speech2face.samples import local_samples
+from speech2face.speech2face.data.build import PrepareConfig, prepare
 
 WORKERS = 2
 

@@ -42,7 +42,7 @@ def main() -> int:
 
     import keras  # backend chosen by KERAS_BACKEND
 
-    from speech2face.models.spectrogram import Spectrogram
+    from speech2face.speech2face.models.spectrogram import Spectrogram
 
     layer = Spectrogram()
     batches = [waves[i : i + 32] for i in range(0, n, 32)]

@@ -13,8 +13,9 @@ import time
 import keras
 import numpy as np
 
-from speech2face.models.wav2pix import build_wav2pix, preset
-from speech2face.training.wav2pix import GANTrainer, Wav2PixConfig
+from speech2face.wav2pix.config import Wav2PixConfig
+from speech2face.wav2pix.gan import GANTrainer
+from speech2face.wav2pix.model import build_wav2pix, preset
 
 IDENTITIES = 27  # the sample data's talking-face identities
 

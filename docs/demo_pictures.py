@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 import speech2face
-from speech2face.dataset.reader import Dataset
 from speech2face.dataset.shards import decode_audio
-from speech2face.evaluation import report
+from speech2face.speech2face.data.reader import Dataset
+from speech2face.speech2face.evaluation import report
 
 DOCS = Path(__file__).parent
 PROTOCOLS = {"test": "unseen", "test_seen": "seen"}  # row label: the identity was heard or not

@@ -1,4 +1,4 @@
-"""Rebuild the shipped default model (``speech2face/default_model``) from its data.
+"""Rebuild the shipped default model (``speech2face/speech2face/default_model``) from its data.
 
     python preprocess/build_default_model.py --data ../shared/data --work runs/default_model
 
@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     p.add_argument(
         "--install",
         action="store_true",
-        help="copy the bundle into speech2face/default_model (else only into WORK/bundle)",
+        help="copy the bundle into speech2face/speech2face/default_model "
+        "(else only into WORK/bundle)",
     )
     args = p.parse_args(argv)
 
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
     tf.config.experimental.enable_op_determinism()
     import speech2face
     from speech2face import integrity
-    from speech2face.bundle import DEFAULT_BUNDLE
+    from speech2face.speech2face.bundle import DEFAULT_BUNDLE
 
     data, work = Path(args.data), Path(args.work)
     manifest = data / "manifest.csv"

@@ -3,7 +3,7 @@
     speech2face prepare-faces ../shared/data/utkface.csv -o runs/utkface --workers 2
     python preprocess/fit_face_judges.py runs/utkface --csv ../shared/data/utkface.csv
 
-Fits :class:`speech2face.evaluation.face_judges.FaceJudges` on the cache's train split
+Fits :class:`speech2face.speech2face.evaluation.face_judges.FaceJudges` on the cache's train split
 (adults by the cache's age filter), prints their figures on its test split beside the
 label noise of UTKFace (the labels of its byte-identical copies, which should agree), and
 writes the judges (default: the shipped file) with their sha256, to paste into
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from speech2face import integrity
-from speech2face.dataset.face_reader import read_faces
-from speech2face.evaluation import face_judges as fj
+from speech2face.speech2face.data.face_reader import read_faces
+from speech2face.speech2face.evaluation import face_judges as fj
 
 FIELDS = ("feature", "age", "gender", "race")
 

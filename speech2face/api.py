@@ -28,10 +28,10 @@ import os
 from dataclasses import fields
 
 from speech2face import _API, locks
-from speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
-from speech2face.evaluation.wav2pix_metrics import MAX_PAIRS
-from speech2face.inference import Speech2Face
-from speech2face.wav2pix import Wav2Pix
+from speech2face.speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
+from speech2face.speech2face.inference import Speech2Face
+from speech2face.wav2pix.inference import Wav2Pix
+from speech2face.wav2pix.metrics import MAX_PAIRS
 
 __all__ = list(_API)  # the names `import speech2face` exposes, listed once there
 
@@ -58,8 +58,8 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
             ``failures.csv``.
         **config: fields of :class:`~speech2face.dataset.sources.SourceConfig` (where the
             clips come from and how they split),
-            :class:`~speech2face.dataset.build.PrepareConfig` (face encoder, shards,
-            workers, engine) and :class:`~speech2face.dataset.segments.SegmentConfig` (how
+            :class:`~speech2face.speech2face.data.build.PrepareConfig` (face encoder, shards,
+            workers, engine) and :class:`~speech2face.speech2face.data.segments.SegmentConfig` (how
             a clip is cut into segments); each field's comment says what it does.
     Returns:
         The dataset manifest (the content of ``output/dataset.json``): counts per split,
@@ -70,9 +70,9 @@ def prepare(source: str | os.PathLike, output: str | os.PathLike, **config) -> d
             face encoder, or another run writing into ``output`` (``locks.BusyError``).
         OSError: ``output`` cannot be written (read-only, disk full); finished shards stay.
     """
-    from speech2face.dataset import build
-    from speech2face.dataset.segments import SegmentConfig
     from speech2face.dataset.sources import SourceConfig, read_clips
+    from speech2face.speech2face.data import build
+    from speech2face.speech2face.data.segments import SegmentConfig
 
     source_opts, build_opts, segment_opts = _options(
         "prepare", config, SourceConfig, build.PrepareConfig, SegmentConfig
@@ -93,14 +93,14 @@ def prepare_faces(source: str | os.PathLike, output: str | os.PathLike, **config
             folder ``<identity>/<file>``.
         output: the cache folder: ``face_shards/faces-NNNNN.h5``, ``faces.json``,
             ``failures.csv``; ``train_decoder(faces=[output])`` reads it.
-        **config: fields of :class:`~speech2face.dataset.face_cache.FaceSourceConfig`.
+        **config: fields of :class:`~speech2face.speech2face.data.face_cache.FaceSourceConfig`.
     Returns:
         The ``faces.json`` record (counts and shards with their sha256).
     Raises:
         UserError: not a face source, no faces after the age filter, an unknown option
             value, or another run writing into ``output`` (``locks.BusyError``).
     """
-    from speech2face.dataset.face_cache import FaceSourceConfig, prepare_faces
+    from speech2face.speech2face.data.face_cache import FaceSourceConfig, prepare_faces
 
     (options,) = _options("prepare_faces", config, FaceSourceConfig)
     with locks.hold(output, "prepare-faces"):
@@ -118,7 +118,7 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
             has faces).
         faces: face-only sources (manifest CSVs or ``<identity>/<file>`` folders of photos
             and silent face videos) whose train-split faces are added.
-        **config: fields of :class:`~speech2face.training.config.DecoderConfig` (each
+        **config: fields of :class:`~speech2face.speech2face.training.config.DecoderConfig` (each
             field's comment there says what it does; the CLI's help lists them too).
     Returns:
         The trained decoder, a Keras model: (B, feature_dim) float32 face features ->
@@ -128,11 +128,11 @@ def train_decoder(data: str | os.PathLike, output: str | os.PathLike, *, faces=(
         UserError: not a dataset, no training faces, a missing VGG-Face weights file, a
             damaged shard or checkpoint, or another run writing into ``output``.
     """
-    from speech2face.training.config import DecoderConfig
+    from speech2face.speech2face.training.config import DecoderConfig
 
     (options,) = _options("train_decoder", config, DecoderConfig)
     with locks.hold(output, "train-decoder"):
-        from speech2face.training.decoder import train_decoder as run
+        from speech2face.speech2face.training.decoder import train_decoder as run
 
         return run(data, output, list(faces), DecoderConfig(**options))
 
@@ -145,7 +145,7 @@ def pretrain(sources, output: str | os.PathLike, **config) -> dict:
             ``<speaker>/<file>`` of recordings, dataset folders from :func:`prepare`
             (their train split, labelled by identity).
         output: the run folder that ``train(..., init=output)`` starts from.
-        **config: fields of :class:`~speech2face.training.config.PretrainConfig` (each
+        **config: fields of :class:`~speech2face.speech2face.training.config.PretrainConfig` (each
             field's comment says what it does).
     Returns:
         {"speakers", "windows", "heldout_windows", "heldout_accuracy", "chance"}.
@@ -154,8 +154,8 @@ def pretrain(sources, output: str | os.PathLike, **config) -> dict:
         UserError: an unreadable source, fewer than 2 speakers, a damaged checkpoint, or
             another run writing into ``output``.
     """
-    from speech2face.training.config import PretrainConfig
-    from speech2face.training.pretrain import pretrain as run
+    from speech2face.speech2face.training.config import PretrainConfig
+    from speech2face.speech2face.training.pretrain import pretrain as run
 
     (options,) = _options("pretrain", config, PretrainConfig)
     sources = [sources] if isinstance(sources, str | os.PathLike) else list(sources)
@@ -173,7 +173,7 @@ def train(
         decoder: a run folder of :func:`train_decoder`.
         output: the bundle folder (what :func:`load_model` reads), with its checkpoint,
             ``history.csv`` and TensorBoard logs.
-        **config: fields of :class:`~speech2face.training.config.TrainConfig` (the voice
+        **config: fields of :class:`~speech2face.speech2face.training.config.TrainConfig` (the voice
             route: ``voice_encoder="paper"`` trains the Table 1 CNN, ``"ge2e"`` a head on
             the pretrained speaker encoder; each field's comment says what it does).
     Returns:
@@ -185,17 +185,17 @@ def train(
             checkpoint, pretrain run; even one that fails mid-training names itself), or
             another run writing into ``output``.
     """
-    from speech2face.training.config import TrainConfig
+    from speech2face.speech2face.training.config import TrainConfig
 
     (options,) = _options("train", config, TrainConfig)
     with locks.hold(output, "train"):  # one writer per bundle folder; before Keras loads
         settings = TrainConfig(**options)
         if settings.voice_encoder == "paper":
-            from speech2face.training.voice import train_voice_encoder
+            from speech2face.speech2face.training.voice import train_voice_encoder
 
             train_voice_encoder(data, decoder, output, settings)
         else:
-            from speech2face.training.speaker_head import train_speaker_head
+            from speech2face.speech2face.training.speaker_head import train_speaker_head
 
             train_speaker_head(data, decoder, output, settings)
     return load_model(output)
@@ -236,13 +236,13 @@ def evaluate(
             from voices and the real faces; every report names the scorer.
     Returns:
         {"face_encoder", "recipe", "fit", "protocols": {split: metrics}} (the content of
-        ``output/metrics.json``); :func:`speech2face.evaluation.summary.summary_lines`
+        ``output/metrics.json``); :func:`speech2face.speech2face.evaluation.summary.summary_lines`
         prints them.
     Raises:
         UserError: an empty split, no held-out split, or a bundle whose features do not
             match the dataset.
     """
-    from speech2face.evaluation.evaluate import evaluate as run
+    from speech2face.speech2face.evaluation.evaluate import evaluate as run
 
     return run(data, model, output, split, gallery_size, face_scorer)
 
@@ -252,14 +252,14 @@ def load_model(bundle: str | os.PathLike | None = None) -> Speech2Face:
 
     Args:
         bundle: a bundle folder of `speech2face train`; None loads the shipped default
-            model (``speech2face/default_model``, see its MODEL_CARD.md).
+            model (``speech2face/speech2face/default_model``, see its MODEL_CARD.md).
 
     Raises:
         UserError: the folder is not a complete bundle (names the missing files).
         DamagedFileError: a file of the bundle is damaged or foreign (checked against the
             sizes and sha256 in ``bundle.json``); the message names it and what to do.
     """
-    from speech2face.bundle import default_bundle
+    from speech2face.speech2face.bundle import default_bundle
 
     return Speech2Face.load(default_bundle() if bundle is None else bundle)
 
@@ -274,8 +274,8 @@ def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **conf
             ``failures.csv``.
         **config: fields of :class:`~speech2face.dataset.sources.SourceConfig` (its
             ``split_mode`` defaults to "seen" here, the Wav2Pix protocol, and the time cuts
-            keep 1 s windows whole), :class:`~speech2face.dataset.pairs.PairConfig` (how
-            pairs are cut) and :class:`~speech2face.dataset.pairs.PairBuildConfig` (workers
+            keep 1 s windows whole), :class:`~speech2face.wav2pix.config.PairConfig` (how
+            pairs are cut) and :class:`~speech2face.wav2pix.config.PairBuildConfig` (workers
             and shards); each field's comment says what it does.
     Returns:
         The manifest (the content of ``output/pairs.json``): counts per split, identities.
@@ -285,21 +285,26 @@ def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **conf
             another run writing into ``output`` (``locks.BusyError``).
     """
     from speech2face import audio
-    from speech2face.dataset import pairs
     from speech2face.dataset.sources import SourceConfig, read_clips
+    from speech2face.wav2pix import config as wav2pix_config
+    from speech2face.wav2pix import pairs
 
     source_opts, pair_opts, build_opts = _options(
-        "wav2pix_prepare", config, SourceConfig, pairs.PairConfig, pairs.PairBuildConfig
+        "wav2pix_prepare",
+        config,
+        SourceConfig,
+        wav2pix_config.PairConfig,
+        wav2pix_config.PairBuildConfig,
     )
-    source_opts = {"split_mode": pairs.SPLIT_MODE, **source_opts}
-    source_opts["holdout_window"] = pairs.WINDOW / audio.SAMPLE_RATE  # the pairs' 1 s
-    build = pairs.PairBuildConfig(**build_opts)
+    source_opts = {"split_mode": wav2pix_config.SPLIT_MODE, **source_opts}
+    source_opts["holdout_window"] = wav2pix_config.WINDOW / audio.SAMPLE_RATE  # the pairs' 1 s
+    build = wav2pix_config.PairBuildConfig(**build_opts)
     with locks.hold(output, "wav2pix prepare"):
         clips, failures = read_clips(source, output, SourceConfig(**source_opts))
         manifest = pairs.build_pairs(
             clips,
             output,
-            pairs.PairConfig(**pair_opts),
+            wav2pix_config.PairConfig(**pair_opts),
             build.workers,
             build.clips_per_shard,
             failures,
@@ -317,7 +322,7 @@ def wav2pix_train(data: str | os.PathLike, output: str | os.PathLike, **config) 
         output: the run folder: checkpoint, ``history.csv``, TensorBoard logs, a face grid
             per epoch, and the exported models with ``run.json`` (what :func:`load_wav2pix`
             reads).
-        **config: fields of :class:`~speech2face.training.config.Wav2PixConfig` (each
+        **config: fields of :class:`~speech2face.wav2pix.config.Wav2PixConfig` (each
             field's comment says what it does).
     Returns:
         The trained model, loaded from ``output``.
@@ -326,8 +331,8 @@ def wav2pix_train(data: str | os.PathLike, output: str | os.PathLike, **config) 
         UserError: not a pair dataset, fewer than two identities, a checkpoint of other
             models, fewer devices than ``num_gpu``, or another run writing into ``output``.
     """
-    from speech2face.training.config import Wav2PixConfig
-    from speech2face.training.wav2pix import train_wav2pix
+    from speech2face.wav2pix.config import Wav2PixConfig
+    from speech2face.wav2pix.train import train_wav2pix
 
     (options,) = _options("wav2pix_train", config, Wav2PixConfig)
     with locks.hold(output, "wav2pix train"):
@@ -362,12 +367,12 @@ def wav2pix_evaluate(
             block "speech2face", shown beside Wav2Pix's identity accuracy.
     Returns:
         The metrics (the content of ``output/metrics.json``);
-        :func:`speech2face.evaluation.wav2pix_metrics.summary_lines` prints them.
+        :func:`speech2face.wav2pix.metrics.summary_lines` prints them.
     Raises:
         UserError: no held-out split, a run trained on other identities, or a
             ``speech2face_report`` without a readable metrics.json holding that protocol.
     """
-    from speech2face.evaluation.wav2pix_metrics import evaluate_wav2pix
+    from speech2face.wav2pix.metrics import evaluate_wav2pix
 
     return evaluate_wav2pix(
         data,

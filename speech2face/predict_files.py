@@ -169,7 +169,7 @@ def predict_files(model, voices, out: str | os.PathLike, save_features: bool = F
     """
     from tqdm import tqdm
 
-    from speech2face.inference import WINDOW_BATCH
+    from speech2face.speech2face.inference import WINDOW_BATCH
 
     out = check_output_folder(out, voices)
     names = output_names(voices)

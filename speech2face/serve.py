@@ -150,7 +150,8 @@ class Gallery:
 
     @classmethod
     def from_dataset(cls, dataset, split: str | None = None) -> Gallery:
-        """Build the gallery of a :class:`speech2face.dataset.reader.Dataset` (a split, or all).
+        """Build the gallery of a :class:`speech2face.speech2face.data.reader.Dataset` (a split, or
+        all).
 
         Raises:
             UserError: the dataset has no segments in that split.
@@ -174,7 +175,7 @@ class Gallery:
         Raises:
             ValueError: the feature's dimension differs from the gallery's.
         """
-        from speech2face.evaluation.retrieval import distances
+        from speech2face.speech2face.evaluation.retrieval import distances
 
         feature = np.asarray(feature, np.float32).reshape(1, -1)
         if feature.shape[1] != self.features.shape[1]:
@@ -209,7 +210,7 @@ class PitchThreshold:
         Returns None when the train split lacks voices of either gender.
         """
         from speech2face.dataset.shards import decode_audio
-        from speech2face.evaluation.attributes import best_threshold, median_f0
+        from speech2face.speech2face.evaluation.attributes import best_threshold, median_f0
 
         rows = dataset.index("train")
         if not rows:
@@ -243,7 +244,7 @@ def read_voice(
             it), no audio track, too long, too short, or silent (RMS below the silence
             threshold of `prepare`, ``SegmentConfig.min_rms``).
     """
-    from speech2face.dataset.segments import SegmentConfig
+    from speech2face.speech2face.data.segments import SegmentConfig
 
     path = Path(path)
     name = name or path.name
@@ -290,7 +291,7 @@ def _probe(path: Path, name: str) -> float | None:
 def pitch_reading(wave: np.ndarray, threshold: PitchThreshold | None) -> str:
     """A line of Markdown: the median F0 (Hz) of the voiced frames of the first PITCH_SECONDS
     of a 16 kHz waveform, and the gender the pitch alone gives when a threshold is known."""
-    from speech2face.evaluation.attributes import median_f0
+    from speech2face.speech2face.evaluation.attributes import median_f0
 
     head = wave[: int(PITCH_SECONDS * audio.SAMPLE_RATE)]
     where = f" of the first {PITCH_SECONDS:g} s" if head.size < wave.size else ""
@@ -311,7 +312,7 @@ def spectrogram_picture(wave: np.ndarray, title: str) -> np.ndarray:
     """(H, W, 3) uint8 picture of the compressed spectrogram of a (96000,) window."""
     from PIL import Image
 
-    from speech2face.evaluation.report import plot_spectrogram
+    from speech2face.speech2face.evaluation.report import plot_spectrogram
 
     with tempfile.TemporaryDirectory(prefix="speech2face-serve-") as tmp:
         path = plot_spectrogram(audio.spectrogram(wave), Path(tmp) / "spectrogram.png", title)
@@ -488,8 +489,8 @@ def serve(
     Raises:
         UserError: bad bundle or dataset, features of different sizes, Gradio missing.
     """
-    from speech2face.dataset.reader import Dataset
     from speech2face.dataset.shards import MANIFEST
+    from speech2face.speech2face.data.reader import Dataset
 
     predictors = load_predictors(bundle, wav2pix)
     gallery = None

@@ -39,9 +39,9 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def prepared(data_dir, tmp_path_factory):
     """The dataset of every talking-face clip of the sample data (train and test splits)."""
-    from speech2face.dataset.build import PrepareConfig, prepare
-    from speech2face.dataset.reader import Dataset
     from speech2face.dataset.sources import folder
+    from speech2face.speech2face.data.build import PrepareConfig, prepare
+    from speech2face.speech2face.data.reader import Dataset
 
     out = tmp_path_factory.mktemp("dataset")
     prepare(folder.manifest_clips(data_dir / "manifest.csv"), out, PrepareConfig(workers=2))
@@ -72,10 +72,11 @@ WAV2PIX_CLIPS = (  # five identities: GRID (3 s), MEAD, VoxCeleb2, a silent vide
 @pytest.fixture(scope="session")
 def wav2pix_pairs(data_dir, tmp_path_factory):
     """A Wav2Pix pair dataset (seen-identity split, 64 px) of five real sample clips."""
-    from speech2face.dataset.pair_reader import PairDataset
-    from speech2face.dataset.pairs import PairConfig, build_pairs
     from speech2face.dataset.sources import folder
     from speech2face.dataset.splits import apply_split_mode
+    from speech2face.wav2pix.config import PairConfig
+    from speech2face.wav2pix.pair_reader import PairDataset
+    from speech2face.wav2pix.pairs import build_pairs
 
     clips = [
         c

@@ -20,7 +20,7 @@ def check_warp() -> None:
     import jax
     import jax.numpy as jnp
 
-    from speech2face.models.warp import sparse_image_warp
+    from speech2face.speech2face.models.warp import sparse_image_warp
 
     rng = np.random.default_rng(0)
     img = rng.uniform(size=(1, 32, 32, 3)).astype(np.float32)
@@ -40,10 +40,10 @@ def check_models() -> None:
     import keras
 
     from speech2face import audio
-    from speech2face.models.face_decoder import build_face_decoder
-    from speech2face.models.spectrogram import Spectrogram
-    from speech2face.models.voice_encoder import build_voice_encoder
-    from speech2face.training.losses import Speech2FaceLoss
+    from speech2face.speech2face.models.face_decoder import build_face_decoder
+    from speech2face.speech2face.models.spectrogram import Spectrogram
+    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
+    from speech2face.speech2face.training.losses import Speech2FaceLoss
 
     assert keras.backend.backend() == "jax", keras.backend.backend()
     rng = np.random.default_rng(0)
@@ -78,9 +78,9 @@ def check_hosts() -> None:
 
     import jax
 
-    from speech2face.dataset.reader import Dataset, SegmentBatches
-    from speech2face.training.config import TrainConfig
-    from speech2face.training.voice import train_voice_encoder
+    from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+    from speech2face.speech2face.training.config import TrainConfig
+    from speech2face.speech2face.training.voice import train_voice_encoder
 
     data, decoder, out = sys.argv[2:5]
     config = TrainConfig(

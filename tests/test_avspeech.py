@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from speech2face.cli import main
-from speech2face.dataset.reader import Dataset
 from speech2face.dataset.sources import avspeech
+from speech2face.speech2face.data.reader import Dataset
 from tests.http_server import serve
 
 

@@ -27,13 +27,14 @@ import soundfile as sf
 
 from speech2face import audio, integrity, locks
 from speech2face.cli import main
-from speech2face.dataset import build, shards
-from speech2face.dataset.reader import Dataset, SegmentBatches
-from speech2face.dataset.segments import SegmentConfig
+from speech2face.dataset import shards
 from speech2face.dataset.sources import folder
 from speech2face.errors import UserError
-from speech2face.inference import Speech2Face, silence_note
 from speech2face.predict_files import check_output_folder, output_names
+from speech2face.speech2face.data import build
+from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+from speech2face.speech2face.data.segments import SegmentConfig
+from speech2face.speech2face.inference import Speech2Face, silence_note
 
 ROOT = Path(__file__).resolve().parents[1]
 VOX_A = "av/vox2_a00015/00015.mp4"  # real VoxCeleb2 clips of two speakers
@@ -436,9 +437,9 @@ def test_shards_hold_no_python_objects(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory):
     """An untrained bundle with tiny models, written by the real bundle writer."""
-    from speech2face.bundle import write_bundle
-    from speech2face.models.face_decoder import build_face_decoder
-    from speech2face.models.voice_encoder import build_voice_encoder
+    from speech2face.speech2face.bundle import write_bundle
+    from speech2face.speech2face.models.face_decoder import build_face_decoder
+    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
 
     root = tmp_path_factory.mktemp("tiny")
     mean = np.random.default_rng(0).uniform(0.3, 0.7, (68, 2)).astype(np.float32)
@@ -525,7 +526,7 @@ def test_bundle_is_data_only_and_code_is_refused(tiny_bundle, tmp_path):
     Lambda layer) is refused by the safe-mode loader."""
     import keras
 
-    from speech2face.bundle import load_bundle
+    from speech2face.speech2face.bundle import load_bundle
 
     for path in sorted(tiny_bundle.iterdir()):
         if path.suffix == ".json":
@@ -676,8 +677,8 @@ def test_checkpoint_damage_and_disk_full_keep_the_last_good_one(tmp_path):
 @pytest.mark.slow
 def test_damaged_decoder_and_pretrain_runs(tiny_bundle, tmp_path):
     from speech2face.models import load_parts, save_parts
-    from speech2face.training.pretrain import INFO, init_from_pretrained
-    from speech2face.training.voice import _load_decoder
+    from speech2face.speech2face.training.pretrain import INFO, init_from_pretrained
+    from speech2face.speech2face.training.voice import _load_decoder
 
     run = tmp_path / "decoder"
     run.mkdir()
@@ -756,7 +757,7 @@ def test_disk_full_during_prepare_keeps_finished_shards(tmp_path, data_dir, caps
 @pytest.mark.slow
 def test_shard_damaged_mid_training_names_itself(tiny_bundle, tmp_path, monkeypatch, capsys):
     from speech2face.models import load_parts
-    from speech2face.training import voice
+    from speech2face.speech2face.training import voice
 
     ds = _synthetic_dataset(tmp_path / "ds", n_shards=3, per_shard=2)
     run = tmp_path / "decoder"
@@ -797,7 +798,7 @@ def wav2pix_run(wav2pix_pairs, tmp_path_factory):
 
 @pytest.mark.slow
 def test_damaged_pairs_shard_and_manifest_are_named(wav2pix_pairs, tmp_path):
-    from speech2face.dataset.pair_reader import PairDataset
+    from speech2face.wav2pix.pair_reader import PairDataset
 
     root = tmp_path / "pairs"
     shutil.copytree(wav2pix_pairs.root, root)

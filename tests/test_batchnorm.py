@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from speech2face.training.batchnorm import batchnorm_layers, precise_batchnorm
+from speech2face.speech2face.training.batchnorm import batchnorm_layers, precise_batchnorm
 
 
 def _model():

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from speech2face.bundle import BUNDLE_FILE, DEFAULT_BUNDLE, read_config
+from speech2face.speech2face.bundle import BUNDLE_FILE, DEFAULT_BUNDLE, read_config
 
 MAX_BYTES = 20 * 2**20
 
@@ -48,8 +48,8 @@ def test_predict_without_a_model_uses_the_shipped_one(data_dir, tmp_path, capsys
     from speech2face import faces
     from speech2face.cli import main
     from speech2face.dataset.sources.folder import manifest_clips
-    from speech2face.evaluation.decoder_quality import rendered_to_crops
-    from speech2face.evaluation.face_judges import load_judges
+    from speech2face.faces.rendered import rendered_to_crops
+    from speech2face.speech2face.evaluation.face_judges import load_judges
 
     clips = [c for c in manifest_clips(data_dir / "manifest.csv") if c.split == "test"]
     voices = [str(c.sidecar or c.media) for c in clips]

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from speech2face.dataset import face_cache as fc
-from speech2face.dataset import face_reader as fr
 from speech2face.errors import UserError
 from speech2face.integrity import DamagedFileError
+from speech2face.speech2face.data import face_cache as fc
+from speech2face.speech2face.data import face_reader as fr
 from tests.helpers import UTKFACE_COLUMNS, utkface_subset
 
 

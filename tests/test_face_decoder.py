@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from speech2face.models.face_decoder import build_face_decoder, f_dec_model
+from speech2face.speech2face.models.face_decoder import build_face_decoder, f_dec_model
 
 MEAN = np.random.default_rng(0).uniform(0.2, 0.8, (68, 2)).astype(np.float32)
 
@@ -59,7 +59,7 @@ def _closed_mean() -> np.ndarray:
 
 
 def test_face_mask():
-    from speech2face.models.face_decoder import face_mask
+    from speech2face.speech2face.models.face_decoder import face_mask
 
     mean = _closed_mean()
     mask = face_mask(mean, 64)
@@ -77,7 +77,7 @@ def test_face_mask():
 
 
 def test_render_lays_the_face_on_a_plain_background():
-    from speech2face.models.face_decoder import BACKGROUND, LandmarkWarp, face_mask
+    from speech2face.speech2face.models.face_decoder import BACKGROUND, LandmarkWarp, face_mask
 
     mean = _closed_mean()
     layer = LandmarkWarp(mean, background=BACKGROUND)
@@ -100,7 +100,7 @@ def test_closed_mouths_render_with_the_render_points():
     spline through all 68 points has two control points at one place with different flows
     (ill-posed, the whole image scrambles); the render's control points leave the inner lips
     out, and only the mouth moves."""
-    from speech2face.models.face_decoder import RENDER_POINTS, LandmarkWarp
+    from speech2face.speech2face.models.face_decoder import RENDER_POINTS, LandmarkWarp
     from tests.helpers import face_landmarks
 
     mean = face_landmarks(mouth_gap=0.05) / 224.0
@@ -118,7 +118,7 @@ def test_closed_mouths_render_with_the_render_points():
 def test_decoders_saved_before_the_mask_still_load(tmp_path):
     """A LandmarkWarp config without background / mask_feather / control_points (saved
     before them) loads and renders the bare warped texture."""
-    from speech2face.models.face_decoder import LandmarkWarp
+    from speech2face.speech2face.models.face_decoder import LandmarkWarp
 
     model = build_face_decoder(128, MEAN, "small", background=None, control_points=None)
     config = model.get_layer("image").get_config()

@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from speech2face.evaluation import face_judges as fj
 from speech2face.integrity import DamagedFileError
+from speech2face.speech2face.evaluation import face_judges as fj
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 from speech2face import api
 from speech2face.dataset.shards import decode_audio
 from speech2face.errors import UserError
-from speech2face.evaluation import retrieval
+from speech2face.speech2face.evaluation import retrieval
 
 pytestmark = pytest.mark.slow  # training on the real clips, a few CPU minutes
 
@@ -38,9 +38,9 @@ def test_voice_encoder_fits_its_training_segments(prepared, decoder_run, tmp_pat
 
 
 def test_pretraining_fits_its_speakers(data_dir, tmp_path):
-    from speech2face.models.voice_encoder import build_voice_encoder
-    from speech2face.training.config import PretrainConfig
-    from speech2face.training.pretrain import init_from_pretrained, speaker_windows
+    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
+    from speech2face.speech2face.training.config import PretrainConfig
+    from speech2face.speech2face.training.pretrain import init_from_pretrained, speaker_windows
 
     speakers = tmp_path / "speech"
     speakers.mkdir()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from speech2face.evaluation import intervals
-from speech2face.evaluation.crossval import balanced_accuracy
-from speech2face.evaluation.literature import literature_figures
-from speech2face.evaluation.report import _literature_html
-from speech2face.evaluation.summary import literature_lines
+from speech2face.speech2face.evaluation.crossval import balanced_accuracy
+from speech2face.speech2face.evaluation.literature import literature_figures
+from speech2face.speech2face.evaluation.report import _literature_html
+from speech2face.speech2face.evaluation.summary import literature_lines
 
 
 def _case(n_ids=12, per=3, seed=0):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from speech2face.evaluation.matching import TIE_TOL, voice_face_matching
+from speech2face.speech2face.evaluation.matching import TIE_TOL, voice_face_matching
 
 
 def _cos(a, b):

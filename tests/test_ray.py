@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from speech2face.cli import main
-from speech2face.dataset.reader import Dataset
+from speech2face.speech2face.data.reader import Dataset
 from tests.helpers import under_ci, utkface_subset
 
 NODE = {"object_store_memory": 80 * 2**20}  # the minimum: shards travel through files
@@ -140,7 +140,7 @@ def test_prepare_faces_on_ray_equals_local(data_dir, cluster, tmp_path):
     """`prepare-faces --engine ray`: the faces of the local engine, shard for shard."""
     import csv
 
-    from speech2face.dataset import face_reader
+    from speech2face.speech2face.data import face_reader
 
     with open(data_dir / "utkface.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if int(r["age"]) >= 18][::2000][:6]

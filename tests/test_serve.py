@@ -79,7 +79,7 @@ def test_demo_serve_command_parses(tmp_path):
     import shlex
 
     from speech2face.cli import build_parser
-    from speech2face.demo import serve_command
+    from speech2face.speech2face.demo import serve_command
 
     line = serve_command(tmp_path / "my runs")
     argv = shlex.split(line)
@@ -109,9 +109,9 @@ def bundle(prepared, tmp_path_factory):
 @pytest.fixture(scope="module")
 def grid_gallery(data_dir, tmp_path_factory):
     """A dataset of the GRID speakers only (CC BY 4.0): their faces may be shown in docs."""
-    from speech2face.dataset.build import PrepareConfig, prepare
-    from speech2face.dataset.reader import Dataset
     from speech2face.dataset.sources import folder
+    from speech2face.speech2face.data.build import PrepareConfig, prepare
+    from speech2face.speech2face.data.reader import Dataset
 
     clips = folder.manifest_clips(data_dir / "manifest.csv")
     grid = [c for c in clips if c.identity.startswith("grid_")]

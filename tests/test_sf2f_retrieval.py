@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from speech2face.evaluation.sf2f_retrieval import KS, disjoint_gallery_recall
+from speech2face.speech2face.evaluation.sf2f_retrieval import KS, disjoint_gallery_recall
 
 
 def _data(n_ids: int, seed: int, dim: int = 6, noise: float = 1.0):

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from speech2face.dataset import shards
-from speech2face.dataset.reader import Dataset, SegmentBatches
 from speech2face.errors import UserError
+from speech2face.speech2face.data.reader import Dataset, SegmentBatches
 
 SAMPLES, SIZE, DIM = 1600, 32, 8
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from speech2face import api
-from speech2face.evaluation import crossval, retrieval
-from speech2face.training.config import TrainConfig
-from speech2face.training.speaker_head import fit_head, sample_weights
+from speech2face.speech2face.evaluation import crossval, retrieval
+from speech2face.speech2face.training.config import TrainConfig
+from speech2face.speech2face.training.speaker_head import fit_head, sample_weights
 
 
 def test_sample_weights_balance_identities_and_genders():
@@ -141,7 +141,7 @@ def test_keras_head_equals_the_fit_and_survives_saving(head, tmp_path):
     import keras
 
     from speech2face.models import load_parts, save_parts
-    from speech2face.training.speaker_head import build_model
+    from speech2face.speech2face.training.speaker_head import build_model
 
     rng = np.random.default_rng(1)
     genders = np.repeat(["M", "F", "M", "M", "F", "M"], 5)
@@ -163,9 +163,9 @@ def test_keras_head_equals_the_fit_and_survives_saving(head, tmp_path):
 
 @pytest.mark.slow
 def test_balance_weights_on_the_paper_route_and_fine_tuning_ge2e(prepared, decoder_run, tmp_path):
-    from speech2face.dataset.reader import SegmentBatches
     from speech2face.models import load_parts
-    from speech2face.training.voice import StepBatches, balance_weights
+    from speech2face.speech2face.data.reader import SegmentBatches
+    from speech2face.speech2face.training.voice import StepBatches, balance_weights
     from speech2face.voices import ge2e
 
     weights = balance_weights(prepared, "gender")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from speech2face import audio
-from speech2face.models.spectrogram import Spectrogram
+from speech2face.speech2face.models.spectrogram import Spectrogram
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from collections import defaultdict
 import pytest
 
 from speech2face import api
-from speech2face.dataset.reader import Dataset
 from speech2face.dataset.sources import Clip
 from speech2face.dataset.sources.folder import manifest_clips
 from speech2face.dataset.splits import (
@@ -17,6 +16,7 @@ from speech2face.dataset.splits import (
     cut_point,
     holdout_speech,
 )
+from speech2face.speech2face.data.reader import Dataset
 
 
 def test_cut_point_keeps_whole_windows():

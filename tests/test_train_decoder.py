@@ -71,13 +71,15 @@ def test_decoder_learns_canonical_faces_that_keep_identity(prepared, data_dir, t
     """60 epochs on the sample's train faces: faces rendered from the training features are
     re-identified by dlib (top-1 against each identity's mean feature) at >= 0.4, chance
     1/30 (measured 0.59); held-out identities at >= 0.25, chance 1/12 (measured 0.56);
-    rendered mouths are closed (the targets' mouth opening is 0.015, talking ~0.1-0.3)."""
+    rendered mouths are closed (the targets' mouth opening is 0.015, talking ~0.1-0.3).
+    Then 10 detail epochs at least double the sharpness and keep re-identification."""
     import keras
 
     from speech2face import faces
-    from speech2face.evaluation.decoder_quality import identity_top1, rendered_to_crops
-    from speech2face.training.config import DecoderConfig
-    from speech2face.training.decoder import gather_faces, train_decoder
+    from speech2face.faces.rendered import rendered_to_crops
+    from speech2face.speech2face.evaluation.decoder_quality import decoder_quality, identity_top1
+    from speech2face.speech2face.training.config import DecoderConfig
+    from speech2face.speech2face.training.decoder import gather_faces, train_decoder
 
     out = tmp_path / "decoder"
     decoder = train_decoder(
@@ -101,3 +103,17 @@ def test_decoder_learns_canonical_faces_that_keep_identity(prepared, data_dir, t
         "epoch_060.png",
     ]
     assert isinstance(keras.models.load_model(out / "decoder.keras"), keras.Model)
+
+    # then detail epochs, resumed after the 60: the faces gain fine detail (the sharpness
+    # ratio of the training faces rises) and keep their identity
+    before = decoder_quality(decoder, gathered, encoder, 224)
+    config = DecoderConfig(epochs=60, grid_every=30, detail_epochs=10)
+    detailed = train_decoder(prepared.root, out, [data_dir / "manifest.csv"], config)
+    after = decoder_quality(detailed, gathered, encoder, 224)
+    # measured: sharpness 0.106 -> 0.397, re-identification 0.558 -> 0.567
+    assert after["sharpness_ratio"] > 2 * before["sharpness_ratio"], (before, after)
+    assert after["reid_top1"] >= 0.4
+    with open(out / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == list(range(70))
+    assert (out / "grids" / "epoch_070.png").is_file()
+    assert json.loads((out / "decoder.json").read_text())["config"]["detail_epochs"] == 10

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from speech2face.errors import UserError
-from speech2face.models import vggface
+from speech2face.faces import vggface
 from tests.helpers import TINY_VGGFACE, write_vggface_file
 
 

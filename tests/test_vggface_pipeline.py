@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from speech2face.cli import main
-from speech2face.dataset.reader import Dataset
-from speech2face.models import vggface
+from speech2face.faces import vggface
+from speech2face.speech2face.data.reader import Dataset
 from tests.helpers import TINY_VGGFACE, write_vggface_file
 
 pytestmark = pytest.mark.slow  # stages end to end on the real clips
@@ -60,7 +60,7 @@ def test_vggface_features_identity_loss_and_distillation(data_dir, tmp_path):
     assert np.isfinite(dataset.load("train", ("feature",))["feature"]).all()
 
     dec = tmp_path / "dec"
-    from speech2face.training.decoder import DecoderConfig, train_decoder
+    from speech2face.speech2face.training.decoder import DecoderConfig, train_decoder
 
     train_decoder(
         ds, dec, config=DecoderConfig(epochs=2, batch_size=2, vggface_weights=str(weights))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from speech2face.models import load_model
-from speech2face.models.voice_encoder import build_voice_encoder
+from speech2face.speech2face.models.voice_encoder import build_voice_encoder
 
 
 @pytest.mark.slow
@@ -51,7 +51,7 @@ def test_unknown_preset():
 
 
 def test_feature_scale_round_trip(tmp_path):
-    from speech2face.models.voice_encoder import FeatureScale
+    from speech2face.speech2face.models.voice_encoder import FeatureScale
 
     rng = np.random.default_rng(1)
     mean, std = rng.normal(size=8), rng.uniform(0.1, 1.0, size=8)
@@ -70,7 +70,7 @@ def test_feature_scale_round_trip(tmp_path):
 
 
 def test_feature_scale_radius():
-    from speech2face.models.voice_encoder import FeatureScale
+    from speech2face.speech2face.models.voice_encoder import FeatureScale
 
     rng = np.random.default_rng(2)
     mean, std = rng.normal(size=8), rng.uniform(0.1, 1.0, size=8)

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from speech2face.models.warp import boundary_points, interpolate_spline, sparse_image_warp
+from speech2face.speech2face.models.warp import (
+    boundary_points,
+    interpolate_spline,
+    sparse_image_warp,
+)
 
 RNG = np.random.default_rng(0)
 

@@ -14,9 +14,9 @@ STEPS = 600
 
 def test_generated_faces_are_reidentified(wav2pix_pairs, tmp_path):
     from speech2face import api
-    from speech2face.dataset.pair_reader import resize_faces
     from speech2face.dataset.shards import decode_audio
-    from speech2face.evaluation import wav2pix_metrics as m
+    from speech2face.wav2pix import metrics as m
+    from speech2face.wav2pix.pair_reader import resize_faces
 
     model = api.wav2pix_train(
         wav2pix_pairs.root,

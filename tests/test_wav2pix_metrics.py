@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from speech2face.errors import UserError
-from speech2face.evaluation import wav2pix_metrics as m
+from speech2face.wav2pix import metrics as m
 
 
 def test_frechet_distance_closed_form():
@@ -121,7 +121,7 @@ def speech2face_metrics(path, protocols=("test_seen",), names=("a", "b", "c")) -
 
 
 def test_speech2face_block_reads_the_matching_protocol(tmp_path):
-    from speech2face.evaluation import speech2face_beside as sb
+    from speech2face.wav2pix import beside as sb
 
     speech2face_metrics(tmp_path / "s2f", protocols=("test", "test_seen"))
     block = sb.speech2face_block(tmp_path / "s2f", "test_seen", ["b", "c", "d"])
@@ -146,7 +146,7 @@ def test_speech2face_block_reads_the_matching_protocol(tmp_path):
 def test_speech2face_block_errors_name_the_file(tmp_path):
     import json
 
-    from speech2face.evaluation import speech2face_beside as sb
+    from speech2face.wav2pix import beside as sb
 
     speech2face_metrics(tmp_path / "unseen_only", protocols=("test",))
     path = tmp_path / "unseen_only" / "metrics.json"

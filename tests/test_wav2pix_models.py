@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from speech2face.dataset.pairs import preprocess
-from speech2face.models import wav2pix as w
+from speech2face.wav2pix import model as w
+from speech2face.wav2pix.pairs import preprocess
 
 
 def _shapes(model, prefix):

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from speech2face import audio, integrity
-from speech2face.dataset import pairs
-from speech2face.dataset.pair_reader import PairBatches, PairDataset
 from speech2face.dataset.shards import encode_audio
 from speech2face.dataset.sources import Clip
 from speech2face.dataset.splits import apply_split_mode
 from speech2face.errors import UserError
+from speech2face.wav2pix import pairs
+from speech2face.wav2pix.config import PairConfig
+from speech2face.wav2pix.pair_reader import PairBatches, PairDataset
 
 pytestmark = pytest.mark.slow
 
@@ -83,7 +84,7 @@ def test_rebuild_identical_and_resume(data_dir, tmp_path, monkeypatch):
     clip = Clip(str(data_dir / "av/grid_spk_lbbc2a/lbbc2a.mpg"), "lbbc2a", split="train")
     again = Clip(clip.media, "again", split="test")
     clips = apply_split_mode([clip, again], "seen", 0.3, window=1.0)
-    config = pairs.PairConfig(image_size=64, frames_per_second=1.0)
+    config = PairConfig(image_size=64, frames_per_second=1.0)
     first = pairs.build_pairs(clips, tmp_path / "a", config, clips_per_shard=1)
     assert first["counts"]["train"]["pairs"] > 0 and first["counts"]["test_seen"]["pairs"] > 0
     # a run killed after its first shard: the next run builds only the missing ones
@@ -111,9 +112,7 @@ def test_rebuild_identical_and_resume(data_dir, tmp_path, monkeypatch):
     for k in ("face", "audio", "audio_start", "pair_face"):
         np.testing.assert_array_equal(a[k], b[k])
     with pytest.raises(UserError, match="other pair options"):
-        pairs.build_pairs(
-            clips, tmp_path / "b", pairs.PairConfig(image_size=128), clips_per_shard=1
-        )
+        pairs.build_pairs(clips, tmp_path / "b", PairConfig(image_size=128), clips_per_shard=1)
 
 
 def test_bad_clip_is_logged_and_skipped(data_dir, tmp_path):
@@ -123,7 +122,7 @@ def test_bad_clip_is_logged_and_skipped(data_dir, tmp_path):
     m = pairs.build_pairs(
         [good, Clip(str(bad), "nobody", split="train")],
         tmp_path / "ds",
-        pairs.PairConfig(image_size=64),
+        PairConfig(image_size=64),
     )
     assert m["counts"]["train"]["identities"] == 1
     assert "broken.mp4" in (tmp_path / "ds" / "failures.csv").read_text()

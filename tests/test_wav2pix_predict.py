@@ -37,7 +37,7 @@ def test_predict_cli_and_api(run, data_dir, tmp_path, capsys):
     from PIL import Image
 
     from speech2face import audio
-    from speech2face.wav2pix import Wav2Pix
+    from speech2face.wav2pix.inference import Wav2Pix
 
     speech = [
         data_dir / "speech/libri_1088/1088-129236-0000.flac",  # 9.8 s: 9 windows
@@ -90,7 +90,7 @@ def test_predict_gives_unique_names_and_a_record(run, data_dir, tmp_path):
 def test_serve_predictor(run, data_dir):
     from speech2face import audio
     from speech2face.serve import wav2pix_predictor
-    from speech2face.wav2pix import Wav2Pix
+    from speech2face.wav2pix.inference import Wav2Pix
 
     model = Wav2Pix.load(run)
     wave = audio.load_audio(data_dir / "av/grid_spk_brbk7n/brbk7n.mpg")
@@ -230,7 +230,7 @@ def test_demo_quick(data_dir, tmp_path, capsys):
     # without a held-out pair (a borderline face detection can cut it: issue 19)
     written = {p.stem for p in (out / "wav2pix" / "predictions").glob("*.png")}
     missing = set(result["identities_without_prediction"])
-    from speech2face.dataset.pair_reader import PairDataset
+    from speech2face.wav2pix.pair_reader import PairDataset
 
     assert written | missing == set(PairDataset(out / "wav2pix" / "pairs").identities())
     assert not written & missing and len(written) >= 24  # of the 27 talking-face identities

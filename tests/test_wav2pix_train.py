@@ -94,7 +94,7 @@ def test_kill_and_resume_exact(wav2pix_pairs, tmp_path):
     assert info["identities"] == wav2pix_pairs.identities("train") and info["image_size"] == 64
     step, epoch = hist[1].split(",")[:2]  # the first checkpoint row: step 2
     per_epoch = round(int(step) / float(epoch))
-    from speech2face.training.wav2pix import grid_name
+    from speech2face.wav2pix.train import grid_name
 
     expected = {grid_name(s, per_epoch) for s in range(1, 7) if s % per_epoch == 0 or s == 6}
     assert {p.name for p in (whole / "grids").iterdir()} == expected  # one per epoch + last
@@ -102,7 +102,7 @@ def test_kill_and_resume_exact(wav2pix_pairs, tmp_path):
 
 
 def test_final_grid_never_overwrites_the_last_epochs():
-    from speech2face.training.wav2pix import grid_name
+    from speech2face.wav2pix.train import grid_name
 
     assert grid_name(8, 4) == "epoch_002.png"
     assert grid_name(7, 4) == "step_000007.png" != grid_name(4, 4) == "epoch_001.png"

@@ -8,9 +8,9 @@ import shutil
 import pytest
 
 from speech2face.cli import main
-from speech2face.dataset.pair_reader import PairDataset
 from speech2face.dataset.sources import youtube_channels as yc
 from speech2face.errors import UserError
+from speech2face.wav2pix.pair_reader import PairDataset
 from tests.http_server import serve
 
 

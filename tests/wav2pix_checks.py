@@ -31,9 +31,10 @@ def tiny_trainer(num_gpu: int = 0, lr: float = 1e-3):
     devices when more than one."""
     import keras
 
-    from speech2face.models import wav2pix as w
     from speech2face.training.distribution import distribution_scope
-    from speech2face.training.wav2pix import GANTrainer, Wav2PixConfig
+    from speech2face.wav2pix import model as w
+    from speech2face.wav2pix.config import Wav2PixConfig
+    from speech2face.wav2pix.gan import GANTrainer
 
     keras.utils.set_random_seed(0)
     with distribution_scope(num_gpu):

@@ -11,15 +11,10 @@ import logging
 import sys
 
 from speech2face import __version__
-from speech2face.cli import (
-    data_commands,
-    result_commands,
-    serve_commands,
-    training_commands,
-    wav2pix_commands,
-)
+from speech2face.cli import data_commands, result_commands, serve_commands, training_commands
 from speech2face.cli.data_commands import add_prepare_arguments
 from speech2face.cli.training_commands import add_train_arguments
+from speech2face.wav2pix import cli as wav2pix_commands
 
 __all__ = ["add_prepare_arguments", "add_train_arguments", "build_parser", "main"]
 

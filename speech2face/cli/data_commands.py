@@ -6,17 +6,17 @@ import argparse
 
 from speech2face import audio
 from speech2face.cli.options import config_option, config_options
-from speech2face.dataset.build import PrepareConfig
 from speech2face.dataset.engines import ENGINES
-from speech2face.dataset.segments import SegmentConfig
 from speech2face.dataset.shards import AUDIO_CODECS, FACE_CODECS, FAILURES, MANIFEST
 from speech2face.dataset.sources import SOURCE_TYPES, SourceConfig
 from speech2face.dataset.splits import SPLIT_MODES
 from speech2face.faces.detect import DETECTORS
+from speech2face.speech2face.data.build import PrepareConfig
+from speech2face.speech2face.data.segments import SegmentConfig
 
 
 def _cmd_spectrogram(args) -> int:
-    from speech2face.evaluation.report import plot_spectrogram
+    from speech2face.speech2face.evaluation.report import plot_spectrogram
 
     wave = audio.load_audio(args.audio, start=args.start, end=args.end)
     if not args.full:
@@ -39,7 +39,7 @@ def _cmd_prepare(args) -> int:
 
 def _cmd_prepare_faces(args) -> int:
     from speech2face import api
-    from speech2face.dataset.face_cache import FaceSourceConfig
+    from speech2face.speech2face.data.face_cache import FaceSourceConfig
 
     api.prepare_faces(args.source, args.output, **config_options(args, FaceSourceConfig))
     print(f"face cache: {args.output} (use it as `train-decoder --faces {args.output}`)")
@@ -48,7 +48,7 @@ def _cmd_prepare_faces(args) -> int:
 
 def add_prepare_faces_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `prepare-faces`: the fields of FaceSourceConfig."""
-    from speech2face.dataset.face_cache import FaceSourceConfig as config
+    from speech2face.speech2face.data.face_cache import FaceSourceConfig as config
 
     p.add_argument(
         "source",
@@ -81,7 +81,7 @@ def add_prepare_faces_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_convert(args) -> int:
-    from speech2face.dataset.build import convert, summary
+    from speech2face.speech2face.data.build import convert, summary
 
     manifest = convert(args.dataset, args.output, args.face_codec, audio_codec=args.audio_codec)
     print(summary(manifest))

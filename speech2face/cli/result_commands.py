@@ -5,17 +5,17 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from speech2face.demo import OUTPUT, DemoConfig
-from speech2face.evaluation.literature import N_BOOT
-from speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
-from speech2face.wav2pix_demo import Wav2PixDemoConfig
+from speech2face.speech2face.demo import OUTPUT, DemoConfig
+from speech2face.speech2face.evaluation.literature import N_BOOT
+from speech2face.speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
+from speech2face.wav2pix.demo import Wav2PixDemoConfig
 
 
 def default_model_note(model: str | None):
     """``model``, or the shipped bundle's folder with a line saying it is used."""
     if model is not None:
         return model
-    from speech2face.bundle import default_bundle
+    from speech2face.speech2face.bundle import default_bundle
 
     folder = default_bundle()
     print(
@@ -67,7 +67,7 @@ def _cmd_predict(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from speech2face import api
-    from speech2face.evaluation.summary import summary_lines
+    from speech2face.speech2face.evaluation.summary import summary_lines
 
     metrics = api.evaluate(
         args.data,
@@ -98,7 +98,7 @@ def _cmd_compare(args) -> int:
 def _cmd_crossval(args) -> int:
     import json
 
-    from speech2face.evaluation.crossval import (
+    from speech2face.speech2face.evaluation.crossval import (
         DEFAULT_RECIPES,
         crossval,
         crossval_paper,
@@ -148,7 +148,7 @@ def _cmd_crossval(args) -> int:
 
 def _cmd_demo(args) -> int:
     if args.system == "wav2pix":
-        from speech2face.wav2pix_demo import run_wav2pix_demo
+        from speech2face.wav2pix.demo import run_wav2pix_demo
 
         config = Wav2PixDemoConfig.quick() if args.quick else Wav2PixDemoConfig()
         config.workers = args.workers
@@ -156,7 +156,7 @@ def _cmd_demo(args) -> int:
         config.seeds = args.seeds
         run_wav2pix_demo(args.output, args.data, config)
         return 0
-    from speech2face.demo import run_demo
+    from speech2face.speech2face.demo import run_demo
 
     config = DemoConfig.quick() if args.quick else DemoConfig()
     config.workers = args.workers
@@ -182,7 +182,7 @@ def _add_predict(sub) -> None:
     p.add_argument(
         "--model",
         help="bundle folder from `speech2face train` (default: the shipped model, see "
-        "speech2face/default_model/MODEL_CARD.md)",
+        "speech2face/speech2face/default_model/MODEL_CARD.md)",
     )
     p.add_argument("--save-features", action="store_true", help="also write features as .npy")
     p.set_defaults(func=_cmd_predict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from speech2face.cli.options import config_option, config_options
-from speech2face.training.config import (
+from speech2face.speech2face.training.config import (
     RECIPES,
     VOICE_ENCODERS,
     DecoderConfig,
@@ -16,7 +16,7 @@ from speech2face.training.config import (
 
 def _cmd_train_decoder(args) -> int:
     from speech2face import api
-    from speech2face.training.decoder import DECODER_FILE
+    from speech2face.speech2face.training.decoder import DECODER_FILE
 
     api.train_decoder(
         args.data, args.output, faces=args.faces, **config_options(args, DecoderConfig)
@@ -172,7 +172,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def _add_voice_route(p: argparse.ArgumentParser, config) -> None:
     """`train --voice-encoder` and the options of the speaker-encoder route."""
-    from speech2face.training.speaker_head import BALANCE, HEADS
+    from speech2face.speech2face.training.speaker_head import BALANCE, HEADS
 
     config_option(
         p,
@@ -281,12 +281,24 @@ def add_decoder_arguments(p: argparse.ArgumentParser) -> None:
     )
     config_option(
         p,
-        "--detail-weight",
+        "--detail-epochs",
         config,
-        "detail_weight",
-        "weight of matching the local Laplacian energy of the real faces (detail that"
-        " an L1 averages away)",
+        "detail_epochs",
+        "epochs after --epochs that also match the local Laplacian energy of the real faces"
+        " (the detail an L1 averages away)",
+        type=int,
+    )
+    config_option(
+        p, "--detail-weight", config, "detail_weight", "weight of that detail loss", type=float
+    )
+    config_option(
+        p,
+        "--detail-lr",
+        config,
+        "detail_learning_rate",
+        "Adam learning rate of the detail epochs (constant)",
         type=float,
+        metavar="LR",
     )
     config_option(
         p,

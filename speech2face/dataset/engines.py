@@ -54,7 +54,7 @@ def run_tasks(fn: Callable[..., dict], tasks: list[tuple], config) -> Iterator[d
 
     Args:
         config: anything with ``engine``, ``workers`` and ``address`` (PrepareConfig,
-            :class:`speech2face.dataset.face_cache.FaceSourceConfig`).
+            :class:`speech2face.speech2face.data.face_cache.FaceSourceConfig`).
     """
     if config.engine == "ray":
         yield from _run_ray(fn, tasks, config)

@@ -73,7 +73,7 @@ class VGGFaceEncoder(FaceEncoder):
     differentiable = True
 
     def __init__(self, weights: str):
-        from speech2face.models import vggface
+        from speech2face.faces import vggface
 
         self.model = vggface.load_vggface(weights)
         self.features = vggface.feature_model(self.model)
@@ -81,7 +81,7 @@ class VGGFaceEncoder(FaceEncoder):
         self.input_size = int(self.model.input.shape[1])
 
     def encode(self, crops, landmarks=None):
-        from speech2face.models import vggface
+        from speech2face.faces import vggface
 
         crops = np.asarray(crops)
         if crops.ndim == 3:
@@ -155,7 +155,7 @@ def get_encoder(name: str = "dlib", weights: str | None = None) -> FaceEncoder:
     if name == "dlib":
         return DlibEncoder()
     if name == "vggface":
-        from speech2face.models.vggface import weights_help
+        from speech2face.faces.vggface import weights_help
 
         if not weights:
             raise FaceError(f"the vggface encoder needs its weights file: {weights_help()}")

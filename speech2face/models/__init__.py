@@ -8,14 +8,9 @@ from pathlib import Path
 
 
 def _register():
-    from speech2face.models import (  # noqa: F401
-        face_decoder,
-        spectrogram,
-        voice_encoder,
-        wav2pix,
-        wav2pix_speaker,
-    )
+    from speech2face.speech2face.models import face_decoder, spectrogram, voice_encoder  # noqa: F401
     from speech2face.voices import ge2e  # noqa: F401
+    from speech2face.wav2pix import ge2e_encoder, model  # noqa: F401
 
 
 def _guard(path, remedy: str | None, what: str):

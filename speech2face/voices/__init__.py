@@ -3,7 +3,7 @@
 Eighteen training identities cannot teach a voice encoder what a voice says about a face;
 a speaker encoder trained for verification on thousands of speakers already orders voices
 by gender, age and timbre. Training (`train --voice-encoder NAME`) puts a small head on
-its embedding (:mod:`speech2face.training.speaker_head`).
+its embedding (:mod:`speech2face.speech2face.training.speaker_head`).
 
 A speaker encoder is anything with this interface (:class:`SpeakerEncoder`):
 

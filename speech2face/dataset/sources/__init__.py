@@ -2,7 +2,7 @@
 and a CSV of YouTube channels (the Wav2Pix authors' input).
 
 Every source yields :class:`Clip` records (:func:`read_clips` picks the reader for a path);
-:mod:`speech2face.dataset.build` turns clips into segments. This package never imports
+:mod:`speech2face.speech2face.data.build` turns clips into segments. This package never imports
 TensorFlow.
 """
 
