@@ -7,7 +7,8 @@ The recipe of MODEL_CARD.md, stage by stage (each resumes when the script is run
 1. ``prepare`` the sample's talking-face clips (split mode ``both``, as the demo);
 2. ``prepare-faces`` UTKFace (``utkface.csv``: adults, the canonical filter at reading);
 3. ``train-decoder`` on the dataset's faces, the sample's face photos and videos and
-   UTKFace's train split: preset ``medium128``, the edge loss, a cosine schedule;
+   UTKFace's train split: preset ``medium128``, the edge loss, a cosine schedule, then
+   one detail epoch (the local Laplacian-energy loss, weight 20, Adam 3e-4);
 4. ``train`` the voice side: the cross-validated head on the pretrained GE2E speaker
    encoder (issue 19's route), on the sample's 18 training identities;
 5. copy the bundle into the package, with the decoder's test figures in ``bundle.json``
@@ -34,6 +35,8 @@ RECIPE = dict(
     learning_rate=1e-3,
     schedule="cosine",
     edge_weight=1.0,
+    detail_epochs=1,  # then one epoch that also matches the photos' local detail (issue 20)
+    detail_weight=20.0,
     seed=0,
 )
 MAX_BYTES = 20 * 2**20  # the package's budget for the shipped bundle

@@ -30,8 +30,8 @@ from dataclasses import fields
 from speech2face import _API, locks
 from speech2face.speech2face.evaluation.sf2f_retrieval import GALLERY_SIZE
 from speech2face.speech2face.inference import Speech2Face
+from speech2face.wav2pix.config import MAX_PAIRS
 from speech2face.wav2pix.inference import Wav2Pix
-from speech2face.wav2pix.metrics import MAX_PAIRS
 
 __all__ = list(_API)  # the names `import speech2face` exposes, listed once there
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from speech2face.errors import UserError
+from speech2face.faces.rendered import landmark_detection_ratio
 from speech2face.wav2pix import metrics as m
 
 
@@ -43,11 +44,11 @@ def test_accuracy_plain_and_balanced():
 def test_metrics_on_real_faces(wav2pix_pairs):
     train = wav2pix_pairs.load("train", audio=False)
     test = wav2pix_pairs.load("test_seen", audio=False)
-    ratio = m.landmark_detection_ratio(test["face"])
+    ratio = landmark_detection_ratio(test["face"])
     assert ratio >= 0.9  # real crops hold a detectable face
     noise = np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)
     flat = np.full((4, 64, 64, 3), 128, np.uint8)
-    assert m.landmark_detection_ratio(np.concatenate([noise, flat])) == 0.0
+    assert landmark_detection_ratio(np.concatenate([noise, flat])) == 0.0
     d_train = m.crop_descriptors(train["face"], 1.4)
     d_test = m.crop_descriptors(test["face"], 1.4)
     assert d_train.shape == (len(train["face"]), 128) and np.isfinite(d_test).all()

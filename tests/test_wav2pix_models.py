@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from speech2face.wav2pix import model as w
-from speech2face.wav2pix.pairs import preprocess
+from speech2face.wav2pix.pairs import scale_and_emphasize
 
 
 def _shapes(model, prefix):
@@ -142,13 +142,13 @@ def test_preprocess_is_float_abs_max_and_pre_emphasis():
     t = np.arange(16000) / 16000
     wave = (3000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16)
     x = wave / np.abs(wave).max()
-    out = preprocess(wave)
+    out = scale_and_emphasize(wave)
     assert out.dtype == np.float32 and out.shape == (16000,)
     np.testing.assert_allclose(out[0], x[0], atol=1e-6)
     np.testing.assert_allclose(out[1:], x[1:] - 0.95 * x[:-1], atol=1e-5)
     # not the authors' Python 2 floor division, which fed a sign signal
     floor = np.floor_divide(wave.astype(np.int32), np.abs(wave).max())
     assert len(np.unique(floor)) <= 3 and len(np.unique(np.round(out, 4))) > 100
-    np.testing.assert_array_equal(preprocess(np.zeros((2, 16000))), 0.0)  # silence: no NaN
-    batch = preprocess(np.stack([wave, wave // 2]))
+    np.testing.assert_array_equal(scale_and_emphasize(np.zeros((2, 16000))), 0.0)  # silence: no NaN
+    batch = scale_and_emphasize(np.stack([wave, wave // 2]))
     np.testing.assert_allclose(batch[0], batch[1], atol=1e-3)  # scale-free

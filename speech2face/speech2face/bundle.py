@@ -31,7 +31,7 @@ FORMAT = 1  # bundle.json's "format": written now, and the newest this release r
 # the bundle that ships inside the package (MODEL_CARD.md in it): `predict` and `serve`
 # use it when no --model is given; preprocess/build_default_model.py rebuilds it
 DEFAULT_BUNDLE = Path(__file__).with_name("default_model")
-PARTS = tuple(f"{stem}{ext}" for stem in (VOICE, DECODER) for ext in (".json", ".weights.h5"))
+MODEL_FILES = tuple(f"{stem}{ext}" for stem in (VOICE, DECODER) for ext in (".json", ".weights.h5"))
 
 
 def remedy(bundle: str | os.PathLike) -> str:
@@ -92,7 +92,7 @@ def write_bundle(
         "steps": steps,
         "dataset": str(Path(dataset).resolve()),
         "decoder_run": str(Path(decoder_run).resolve()),
-        "files": integrity.records(out, (*PARTS, MEAN_FILE)),
+        "files": integrity.records(out, (*MODEL_FILES, MEAN_FILE)),
     }
     tmp = out / (BUNDLE_FILE + ".tmp")
     tmp.write_text(json.dumps(info, indent=1))
@@ -113,7 +113,7 @@ def read_config(bundle: str | os.PathLike, verify: bool = True) -> dict:
             record (truncated, altered, replaced); the message names it and what to do.
     """
     bundle = Path(bundle)
-    missing = [n for n in (BUNDLE_FILE, *PARTS) if not (bundle / n).is_file()]
+    missing = [n for n in (BUNDLE_FILE, *MODEL_FILES) if not (bundle / n).is_file()]
     if missing:
         raise UserError(
             f"{bundle}: not a Speech2Face bundle (missing {', '.join(missing)}); "

@@ -17,12 +17,12 @@ from speech2face.dataset.sources import SourceConfig
 from speech2face.faces.detect import DETECTORS
 from speech2face.wav2pix.config import (
     IMAGE_SIZES,
+    MAX_PAIRS,
     SPLIT_MODE,
     PairBuildConfig,
     PairConfig,
     Wav2PixConfig,
 )
-from speech2face.wav2pix.metrics import MAX_PAIRS
 from speech2face.wav2pix.pairs import FAILURES, MANIFEST
 
 

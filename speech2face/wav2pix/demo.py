@@ -24,8 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from speech2face.speech2face.demo import OUTPUT
-from speech2face.wav2pix.config import IMAGE_SIZE
-from speech2face.wav2pix.metrics import MAX_PAIRS
+from speech2face.wav2pix.config import IMAGE_SIZE, MAX_PAIRS
 
 
 @dataclass

@@ -52,7 +52,12 @@ from speech2face.wav2pix.config import Wav2PixConfig
 
 STATE_FILE = "state.h5"
 STATE_INFO = "state.json"
-PARTS = ("speech_encoder", "generator", "speaker_classifier", "discriminator")  # export order
+EXPORT_PARTS = (
+    "speech_encoder",
+    "generator",
+    "speaker_classifier",
+    "discriminator",
+)  # export order
 
 
 def _mse(x, target):

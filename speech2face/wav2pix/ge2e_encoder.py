@@ -19,7 +19,7 @@ from speech2face.wav2pix.model import EMBEDDING_DIM, _Config, _dense
 
 @keras.saving.register_keras_serializable(package="speech2face")
 class DeEmphasis(keras.layers.Layer):
-    """Undo the pre-emphasis of :func:`speech2face.wav2pix.pairs.preprocess`: x[n] =
+    """Undo the pre-emphasis of :func:`speech2face.wav2pix.pairs.scale_and_emphasize`: x[n] =
     y[n] + coef x[n-1], as a causal FIR filter of ``taps`` powers of ``coef`` (0.95^256 is
     2e-6, so the truncation is below float32 rounding of the signal). (B, n) -> (B, n)."""
 

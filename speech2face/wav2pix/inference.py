@@ -8,7 +8,7 @@
 Speech is cut into 1 s windows (16,000 samples at 16 kHz, no overlap; a recording shorter
 than 1 s is repeated to fill one window, a tail shorter than a window is dropped), each
 window scaled by its absolute maximum and pre-emphasised
-(:func:`speech2face.wav2pix.pairs.preprocess`), as in training.
+(:func:`speech2face.wav2pix.pairs.scale_and_emphasize`), as in training.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from speech2face.errors import UserError
 
 RUN_FILE = "run.json"
 FORMAT = 1  # run.json's "format": written now, and the newest this release reads
-PARTS = ("speech_encoder", "generator", "speaker_classifier")
+INFERENCE_PARTS = ("speech_encoder", "generator", "speaker_classifier")
 BATCH = 64
 
 
@@ -69,7 +69,9 @@ class Wav2Pix:
         from speech2face.models import load_parts
 
         run = Path(run)
-        needed = [RUN_FILE] + [f"{p}{ext}" for p in PARTS for ext in (".json", ".weights.h5")]
+        needed = [RUN_FILE] + [
+            f"{p}{ext}" for p in INFERENCE_PARTS for ext in (".json", ".weights.h5")
+        ]
         missing = [n for n in needed if not (run / n).is_file()]
         if missing:
             raise UserError(
@@ -83,7 +85,7 @@ class Wav2Pix:
                 raise ValueError("not a JSON object")
         integrity.check_format(run / RUN_FILE, config, FORMAT, "Wav2Pix run")
         integrity.check_all(run, config.get("files", {}), fix, what="Wav2Pix run file")
-        encoder, generator, classifier = (load_parts(run, p, fix) for p in PARTS)
+        encoder, generator, classifier = (load_parts(run, p, fix) for p in INFERENCE_PARTS)
         for layer in generator.layers:
             if isinstance(layer, w2p_models.NoiseDropout):
                 layer.at_inference = stochastic
@@ -96,9 +98,9 @@ class Wav2Pix:
 
     def embed(self, windows: np.ndarray) -> np.ndarray:
         """(k, 16000) raw windows -> (k, 128) float32 speech embeddings."""
-        from speech2face.wav2pix.pairs import preprocess
+        from speech2face.wav2pix.pairs import scale_and_emphasize
 
-        x = preprocess(windows)
+        x = scale_and_emphasize(windows)
         out = [self.encoder(x[i : i + BATCH], training=False) for i in range(0, len(x), BATCH)]
         return np.concatenate([np.asarray(o) for o in out]).astype(np.float32)
 

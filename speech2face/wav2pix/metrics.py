@@ -25,32 +25,12 @@ import os
 import numpy as np
 
 from speech2face.errors import UserError
+from speech2face.faces.rendered import faces_found, landmark_detection_ratio, rendered_to_crops
+from speech2face.wav2pix.config import MAX_PAIRS
 
 log = logging.getLogger(__name__)
 
 SIDE = 224  # px: faces are upscaled to this before dlib (HOG needs faces of ~80 px)
-MAX_PAIRS = 400  # pairs per split generated from by default (plus one of each identity)
-
-
-def _upscale(images: np.ndarray, side: int = SIDE) -> np.ndarray:
-    """(N, S, S, 3) uint8 -> (N, side, side, 3) uint8 (bicubic)."""
-    from speech2face.faces.rendered import rendered_to_crops
-
-    return rendered_to_crops(np.asarray(images, np.float32) / 255.0, side)
-
-
-def faces_found(images: np.ndarray) -> np.ndarray:
-    """(N,) bool: dlib finds a face and its 68 landmarks in each (N, S, S, 3) uint8 face
-    (upscaled to 224 px first; :func:`speech2face.faces.rendered.faces_found`)."""
-    from speech2face.faces.rendered import faces_found as found
-
-    return found(np.asarray(images, np.float32) / 255.0) if len(images) else np.zeros(0, bool)
-
-
-def landmark_detection_ratio(images: np.ndarray) -> float:
-    """Share of (N, S, S, 3) uint8 faces in which dlib finds a face and its 68 landmarks
-    (:func:`faces_found`); 0.0 for no faces."""
-    return float(faces_found(images).mean()) if len(images) else 0.0
 
 
 def crop_descriptors(images: np.ndarray, crop_scale: float) -> np.ndarray:
@@ -74,7 +54,7 @@ def crop_descriptors(images: np.ndarray, crop_scale: float) -> np.ndarray:
         )
     )
     out = np.zeros((len(images), 128), np.float32)
-    for i, image in enumerate(_upscale(images)):
+    for i, image in enumerate(rendered_to_crops(images, SIDE)):
         shape = dlib_files.shape_predictor()(image, box)
         out[i] = np.asarray(dlib_files.resnet_descriptor().compute_face_descriptor(image, shape))
     return out
@@ -174,7 +154,7 @@ class InceptionFeatures:
 
         out = []
         for i in range(0, len(images), batch):
-            x = _upscale(images[i : i + batch], 299).astype(np.float32)
+            x = rendered_to_crops(images[i : i + batch], 299).astype(np.float32)
             x = keras.applications.inception_v3.preprocess_input(x)
             out.append(np.asarray(self.model(x, training=False)))
         return np.concatenate(out).astype(np.float32)

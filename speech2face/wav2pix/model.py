@@ -143,8 +143,9 @@ class SpeechEncoder(_Config):
         embedding_dim: output size (paper: 128).
         n_samples: input length (16000 = 1 s at 16 kHz); the flatten size is
             4 x channels[-1] for 16000.
-    Input: the waveform after :func:`speech2face.wav2pix.pairs.preprocess` (abs-max scaling,
-    pre-emphasis 0.95). Source: ``models/segan.py`` (``Discriminator``, ``DiscBlock``).
+    Input: the waveform after :func:`speech2face.wav2pix.pairs.scale_and_emphasize`
+    (abs-max scaling, pre-emphasis 0.95). Source: ``models/segan.py`` (``Discriminator``,
+    ``DiscBlock``).
     """
 
     _args = ("channels", "units", "embedding_dim", "n_samples")

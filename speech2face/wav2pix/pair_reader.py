@@ -17,7 +17,7 @@ import numpy as np
 from speech2face import integrity
 from speech2face.errors import UserError
 from speech2face.wav2pix.config import WINDOW
-from speech2face.wav2pix.pairs import MANIFEST, preprocess
+from speech2face.wav2pix.pairs import MANIFEST, scale_and_emphasize
 
 
 def resize_faces(images: np.ndarray, size: int) -> np.ndarray:
@@ -217,7 +217,7 @@ class PairBatches:
         faces = self.pair_face[rows]
         labels = self.face_label[faces]
         return {
-            "audio": preprocess(self.audio[rows]),
+            "audio": scale_and_emphasize(self.audio[rows]),
             "real": self.faces[faces],
             "wrong": self.faces[self.wrong_faces(step, labels)],
             "label": labels,

@@ -15,7 +15,7 @@ seeded by the clip, the frame and ``seed``, so a rebuilt dataset is identical. W
 leave the clip's [start, end], which is how held-out time ranges keep train and test audio
 apart. Silent windows and frames without a face are rejected and listed in ``failures.csv``.
 
-Audio is stored raw (int16, full scale 32767); :func:`preprocess` turns a window into the
+Audio is stored raw (int16, full scale 32767); :func:`scale_and_emphasize` turns a window into the
 encoder's input at batch time and at prediction time, so both see the same front end.
 
 Storage: the Speech2Face dataset's design (atomic shards of a fixed group of clips, a
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 MANIFEST = "pairs.json"  # beside the shards folder (FAILURES and SHARD_DIR as a dataset)
 
 
-def preprocess(wave: np.ndarray, coef: float = PRE_EMPHASIS) -> np.ndarray:
+def scale_and_emphasize(wave: np.ndarray, coef: float = PRE_EMPHASIS) -> np.ndarray:
     """The speech encoder's front end: scale by the absolute maximum, then pre-emphasis.
 
     y[0] = x[0], y[n] = x[n] - coef * x[n-1], with x = wave / max|wave|, in float32.

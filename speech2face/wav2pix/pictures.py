@@ -48,9 +48,9 @@ def tile_faces(columns: dict[str, np.ndarray], labels, title: str) -> np.ndarray
 def generated_beside_real(models: dict, data: dict, rows: np.ndarray, image_size: int):
     """(true faces, faces generated from their pairs' speech, identities) of pair rows."""
     from speech2face.wav2pix.pair_reader import resize_faces, to_uint8
-    from speech2face.wav2pix.pairs import preprocess
+    from speech2face.wav2pix.pairs import scale_and_emphasize
 
-    emb = models["speech_encoder"](preprocess(data["audio"][rows]), training=False)
+    emb = models["speech_encoder"](scale_and_emphasize(data["audio"][rows]), training=False)
     fake = to_uint8(models["generator"](emb, training=False))
     real = resize_faces(data["face"][data["pair_face"][rows]], image_size)
     return real, fake, data["identity"][data["pair_face"][rows]]

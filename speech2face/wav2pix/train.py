@@ -48,7 +48,7 @@ import numpy as np
 
 from speech2face import integrity
 from speech2face.wav2pix.config import Wav2PixConfig
-from speech2face.wav2pix.gan import PARTS, GANTrainer
+from speech2face.wav2pix.gan import EXPORT_PARTS, GANTrainer
 from speech2face.wav2pix.inference import RUN_FILE
 from speech2face.wav2pix.pictures import (
     GRID_ROWS,
@@ -123,7 +123,7 @@ def inference_copies(trainer: GANTrainer) -> dict:
     copies are built once per trainer and refreshed at every call.
 
     Returns:
-        {part name: model} for the names in ``PARTS``.
+        {part name: model} for the names in ``EXPORT_PARTS``.
     """
     from speech2face.wav2pix.model import bake_spectral_norm
 
@@ -132,9 +132,9 @@ def inference_copies(trainer: GANTrainer) -> dict:
     if getattr(trainer, "_copies", None) is None:
         trainer._copies = {
             name: m.__class__.from_config(m.get_config())
-            for name, m in zip(PARTS, models, strict=True)
+            for name, m in zip(EXPORT_PARTS, models, strict=True)
         }
-    for name, model in zip(PARTS, models, strict=True):
+    for name, model in zip(EXPORT_PARTS, models, strict=True):
         copy = trainer._copies[name]
         for dst, src in zip(copy.variables, model.variables, strict=True):
             dst.assign(src.value)

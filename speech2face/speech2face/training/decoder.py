@@ -700,15 +700,6 @@ def detail_loss(mask: np.ndarray, outside: float = OUTSIDE_WEIGHT, cell: int = D
     return loss
 
 
-def resize_faces(images: np.ndarray, landmarks: np.ndarray, size: int):
-    """(N, S0, S0, 3) uint8 and (N, 68, 2) pixels -> float32 [0, 1] at ``size``, scaled points."""
-    import cv2
-
-    scale = size / images.shape[1]
-    out = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
-    return out.astype(np.float32) / 255.0, (landmarks * scale).astype(np.float32)
-
-
 def texture_targets(
     images: np.ndarray, landmarks_px: np.ndarray, mean_px: np.ndarray, batch: int | None = None
 ) -> np.ndarray:
