@@ -165,3 +165,39 @@ def test_speech2face_block_errors_name_the_file(tmp_path):
     (tmp_path / "old" / "metrics.json").write_text(json.dumps(old))
     shared = sb.speech2face_block(tmp_path / "old", "test_seen", ["a"])["shared_identities"]
     assert shared["count"] is None and "lists no identity names" in shared["note"]
+
+
+def test_speech2face_block_carries_the_reports_intervals(tmp_path):
+    """A report with 95 % intervals (issue 21): they stand beside its figures in the block
+    and in the side-by-side rows; a report without them gives rows without brackets."""
+    import json
+
+    from speech2face.wav2pix import beside as sb
+
+    metrics = speech2face_metrics(tmp_path / "s2f")
+    band = {"value": 0.417, "low": 0.2, "high": 0.65, "n_identities": 3, "n_segments": 12}
+    gender = {"value": 0.75, "low": 0.5, "high": 1.0, "n_identities": 3, "n_segments": 12}
+    lit = {"identity_recall1": band, "gender_decoded_face_from_voice": gender}
+    metrics["protocols"]["test_seen"]["literature"] = {"intervals": lit}
+    metrics["protocols"]["test_seen"]["gender"]["balanced"] = {
+        "decoded_face_from_voice": 0.75,
+        "voice_pitch_baseline": 0.667,
+    }
+    (tmp_path / "s2f" / "metrics.json").write_text(json.dumps(metrics))
+    block = sb.speech2face_block(tmp_path / "s2f", "test_seen", ["a", "b", "c"])
+    assert block["intervals"] == lit  # segment_recall1 absent from the report: left out
+    ia = {"chance": 0.333, "generated_unseen_speech": {"accuracy": 0.5, "balanced": 0.4, "n": 9}}
+    ia["generated_unseen_speech"]["interval"] = {"low": 0.25, "high": 0.75}
+    rows = sb.comparison_rows({"speech2face": block, "identity_accuracy": ia, "identities": 3})
+    values = [value for _, value, _ in rows]
+    assert values[0].startswith("0.500 [0.250, 0.750] (balanced 0.400")
+    assert values[1] == "0.417 [0.200, 0.650]" and values[2] == "0.250"
+    assert values[3] == "0.750 [0.500, 1.000]"
+    plain = sb.speech2face_block(tmp_path / "s2f", "test_seen", ["a"])
+    plain["intervals"] = {}
+    assert (
+        "["
+        not in sb.comparison_rows({"speech2face": plain, "identity_accuracy": ia, "identities": 3})[
+            1
+        ][1]
+    )

@@ -26,6 +26,8 @@ SPLIT_MODES = {
     "test": "`--split-mode identity` or `both`",
 }
 LISTED = 5  # identity names shown in a note when the sets differ
+# the report's 95 % intervals over identities carried beside the figures
+INTERVALS = ("identity_recall1", "segment_recall1", "gender_decoded_face_from_voice")
 
 
 def _fix(path: Path, what: str, split: str) -> UserError:
@@ -107,8 +109,10 @@ def speech2face_block(report: str | os.PathLike, split: str, identities: list[st
         {"source": path, "split", "protocol", "identities", "segments",
         "identity_recall1": {"cosine", "chance"}, "segment_recall1": {"cosine", "chance"},
         "gender": {"decoded_face_from_voice", "majority_baseline", "voice_pitch_baseline",
-        "n"} or None (no gender figures: not dlib features), "shared_identities":
-        :func:`shared_identities`}. Recalls and accuracies are shares in [0, 1].
+        "n"} or None (no gender figures: not dlib features), "intervals": {figure: the
+        report's 95 % interval over identities} for the figures of :data:`INTERVALS` the
+        report holds, "shared_identities": :func:`shared_identities`}. Recalls and
+        accuracies are shares in [0, 1].
     Raises:
         UserError: the file is missing or unreadable, or holds no matching protocol.
     """
@@ -137,6 +141,7 @@ def speech2face_block(report: str | os.PathLike, split: str, identities: list[st
             gender["balanced"] = {
                 k: balanced.get(k) for k in ("decoded_face_from_voice", "voice_pitch_baseline")
             }
+    lit = (p.get("literature") or {}).get("intervals") or {}  # reports since issue 21
     return {
         "source": str(path.resolve()),
         "split": protocol,
@@ -144,12 +149,18 @@ def speech2face_block(report: str | os.PathLike, split: str, identities: list[st
         **counts,
         **recall1,
         "gender": gender,
+        "intervals": {k: lit[k] for k in INTERVALS if k in lit},
         "shared_identities": shared_identities(p.get("identity_names"), identities),
     }
 
 
 def _num(v) -> str:
     return "-" if v is None else f"{v:.3f}"
+
+
+def _band(interval: dict | None) -> str:
+    """ " [low, high]" of a 95 % interval, or nothing."""
+    return f" [{interval['low']:.3f}, {interval['high']:.3f}]" if interval else ""
 
 
 def comparison_rows(metrics: dict) -> list[tuple[str, str, str]]:
@@ -164,16 +175,18 @@ def comparison_rows(metrics: dict) -> list[tuple[str, str, str]]:
         (
             f"Wav2Pix: identity accuracy, faces from unseen speech ({metrics['identities']} "
             "identities)",
-            f"{_num(unseen['accuracy'])} (balanced {_num(unseen['balanced'])}, n={unseen['n']})",
+            f"{_num(unseen['accuracy'])}{_band(unseen.get('interval'))} (balanced "
+            f"{_num(unseen['balanced'])}, n={unseen['n']})",
             f"chance {_num(ia['chance'])}",
         )
     ]
+    bands = s.get("intervals") or {}
     for gallery, count in (("identity", "identities"), ("segment", "segments")):
         r = s[f"{gallery}_recall1"]
         rows.append(
             (
                 f"Speech2Face: {gallery} recall@1, cosine ({s[count]} {count})",
-                _num(r["cosine"]),
+                _num(r["cosine"]) + _band(bands.get(f"{gallery}_recall1")),
                 f"chance {_num(r['chance'])}",
             )
         )
@@ -183,7 +196,8 @@ def comparison_rows(metrics: dict) -> list[tuple[str, str, str]]:
         rows.append(
             (
                 f"Speech2Face: gender of the face decoded from the voice, balanced (n={g['n']})",
-                _num(b["decoded_face_from_voice"]),
+                _num(b["decoded_face_from_voice"])
+                + _band(bands.get("gender_decoded_face_from_voice")),
                 f"chance 0.500, voice pitch {_num(b['voice_pitch_baseline'])}, majority rate "
                 f"{_num(g['majority_baseline'])}",
             )
