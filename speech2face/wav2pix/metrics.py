@@ -211,13 +211,11 @@ def evaluate_wav2pix(
     import json
     from pathlib import Path
 
-    from speech2face.dataset.shards import decode_audio
-    from speech2face.evaluation.intervals import bootstrap_interval
     from speech2face.evaluation.probes import probes_file, write_probes
     from speech2face.wav2pix import beside as speech2face_beside
     from speech2face.wav2pix import report as wav2pix_report
     from speech2face.wav2pix.inference import Wav2Pix
-    from speech2face.wav2pix.pair_reader import PairDataset, resize_faces
+    from speech2face.wav2pix.pair_reader import PairDataset
 
     dataset = PairDataset(data)
     model = Wav2Pix.load(run, stochastic=stochastic)
@@ -230,38 +228,89 @@ def evaluate_wav2pix(
         beside = speech2face_beside.speech2face_block(speech2face_report, held, held_names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    scale = float(dataset.manifest["config"]["crop_scale"])
-    size = model.image_size
     sets = {"seen": dataset.load("train"), "unseen": dataset.load(held)}
     unknown = sorted(set(sets["seen"]["identity"]) - set(model.identities))
     if unknown:
         raise UserError(f"{run} was not trained on {data}: identities {unknown[:3]} unknown")
-    real, gen, rows, emb = {}, {}, {}, {}
-    for name, d in sets.items():
-        real[name] = resize_faces(d["face"], size)
-        rows[name] = _subset(d["identity"][d["pair_face"]], max_pairs)
-        emb[name] = model.embed(decode_audio(d["audio"][rows[name]]))
-        gen[name] = model.generate(emb[name])
-    truth = {n: sets[n]["identity"][sets[n]["pair_face"][rows[n]]] for n in sets}
-    desc_real = {n: crop_descriptors(real[n], scale) for n in sets}
-    desc_gen = {n: crop_descriptors(gen[n], scale) for n in sets}
-    seen_ids = set(sets["seen"]["identity"])
-    disjoint = not set(sets["unseen"]["identity"]) <= seen_ids
-    fit_on = "unseen" if disjoint else "seen"
-    clf = identity_classifier(desc_real[fit_on], sets[fit_on]["identity"])
-    n_ids = len(set(sets[fit_on]["identity"]))
-    found = {n: faces_found(gen[n]) for n in sets}
-    named = {n: clf.predict(desc_gen[n]) for n in sets}
+    g = _generate(model, sets, max_pairs)
+    scale = float(dataset.manifest["config"]["crop_scale"])
+    metrics, named, found = _figures(model, sets, g, scale)
     metrics = {
         "run": str(Path(run).resolve()),
         "split": held,
         "protocol": dataset.manifest.get("protocol", ""),
-        "image_size": size,
+        "generator_dropout_at_inference": bool(stochastic),
+        **metrics,
+    }
+    if beside is not None:
+        metrics["speech2face"] = beside
+    if inception_weights:
+        net = InceptionFeatures(inception_weights)
+        f_real, f_gen = net(g["real"]["unseen"]), net(g["gen"]["unseen"])
+        metrics["fid_inception"] = {
+            "generated_unseen_vs_real_unseen": frechet_distance(f_gen, f_real),
+            "real_seen_vs_real_unseen": frechet_distance(net(g["real"]["seen"]), f_real),
+            "weights": str(inception_weights),
+        }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    truth = g["truth"]["unseen"]
+    values = {
+        "identity_accuracy": (named["unseen"] == truth).astype(float),
+        "face_found": found["unseen"].astype(float),
+    }
+    write_probes(probes_file(out, held), truth, values)
+    wav2pix_report.write_report(out, metrics, sets, g["gen"], g["rows"])
+    return metrics
+
+
+def _generate(model, sets: dict, max_pairs: int | None) -> dict:
+    """Faces generated from the speech of up to ``max_pairs`` pairs of each set ("seen",
+    "unseen"), beside the sets' real faces at the model's size.
+
+    Returns:
+        {"real", "gen": (N, S, S, 3) uint8, "rows": pair rows, "emb": their embeddings,
+        "truth": their identities}, each {set name: array}.
+    """
+    from speech2face.dataset.shards import decode_audio
+    from speech2face.wav2pix.pair_reader import resize_faces
+
+    out = {k: {} for k in ("real", "gen", "rows", "emb", "truth")}
+    for name, d in sets.items():
+        out["real"][name] = resize_faces(d["face"], model.image_size)
+        rows = _subset(d["identity"][d["pair_face"]], max_pairs)
+        out["rows"][name] = rows
+        out["emb"][name] = model.embed(decode_audio(d["audio"][rows]))
+        out["gen"][name] = model.generate(out["emb"][name])
+        out["truth"][name] = d["identity"][d["pair_face"][rows]]
+    return out
+
+
+def _figures(model, sets: dict, g: dict, scale: float) -> tuple[dict, dict, dict]:
+    """Identity accuracy (a classifier of the real faces' dlib descriptors), the share of
+    faces dlib finds, FID (dlib) and the speaker classifier's accuracy, each beside chance
+    and the real faces; with 95 % bootstrap intervals over identities.
+
+    Returns:
+        (metrics, {set: the identity named for each generated face}, {set: (N,) found}).
+    """
+    from speech2face.evaluation.intervals import bootstrap_interval
+
+    real, gen, truth = g["real"], g["gen"], g["truth"]
+    desc_real = {n: crop_descriptors(real[n], scale) for n in sets}
+    desc_gen = {n: crop_descriptors(gen[n], scale) for n in sets}
+    disjoint = not set(sets["unseen"]["identity"]) <= set(sets["seen"]["identity"])
+    fit_on = "unseen" if disjoint else "seen"  # identity-disjoint test: its own real faces
+    clf = identity_classifier(desc_real[fit_on], sets[fit_on]["identity"])
+    n_ids = len(set(sets[fit_on]["identity"]))
+    found = {n: faces_found(gen[n]) for n in sets}
+    named = {n: clf.predict(desc_gen[n]) for n in sets}
+    real_named = clf.predict(desc_real["unseen"])
+    metrics = {
+        "image_size": model.image_size,
         "identities": n_ids,
-        "pairs": {n: int(len(rows[n])) for n in sets},
+        "pairs": {n: int(len(g["rows"][n])) for n in sets},
         "real_faces": {n: int(len(real[n])) for n in sets},
         "identity_classifier": f"logistic regression on dlib descriptors of real {fit_on} faces",
-        "generator_dropout_at_inference": bool(stochastic),
         "landmark_detection_ratio": {
             "generated_seen_speech": float(found["seen"].mean()),
             "generated_unseen_speech": float(found["unseen"].mean()),
@@ -272,9 +321,7 @@ def evaluate_wav2pix(
             "chance": 1.0 / n_ids,
             "generated_seen_speech": accuracy(named["seen"], truth["seen"]),
             "generated_unseen_speech": accuracy(named["unseen"], truth["unseen"]),
-            "real_faces_unseen": accuracy(
-                clf.predict(desc_real["unseen"]), sets["unseen"]["identity"]
-            ),
+            "real_faces_unseen": accuracy(real_named, sets["unseen"]["identity"]),
         },
         # 95 % bootstrap intervals over identities (the generated faces' speakers)
         "landmark_detection_interval": {
@@ -291,29 +338,13 @@ def evaluate_wav2pix(
         },
         "fid_inception": None,
     }
-    if beside is not None:
-        metrics["speech2face"] = beside
     if fit_on == "unseen":
         metrics["identity_accuracy"]["real_faces_unseen"]["note"] = "the classifier's own faces"
+    names = np.array(model.identities, object)
     for n in sets:
-        picked = np.array(model.identities, object)[model.speaker_probabilities(emb[n]).argmax(1)]
+        picked = names[model.speaker_probabilities(g["emb"][n]).argmax(1)]
         metrics["speaker_classifier_accuracy"][n + "_speech"] = accuracy(picked, truth[n])
-    if inception_weights:
-        net = InceptionFeatures(inception_weights)
-        f_real, f_gen = net(real["unseen"]), net(gen["unseen"])
-        metrics["fid_inception"] = {
-            "generated_unseen_vs_real_unseen": frechet_distance(f_gen, f_real),
-            "real_seen_vs_real_unseen": frechet_distance(net(real["seen"]), f_real),
-            "weights": str(inception_weights),
-        }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
-    values = {
-        "identity_accuracy": (named["unseen"] == truth["unseen"]).astype(float),
-        "face_found": found["unseen"].astype(float),
-    }
-    write_probes(probes_file(out, held), truth["unseen"], values)
-    wav2pix_report.write_report(out, metrics, sets, gen, rows)
-    return metrics
+    return metrics, named, found
 
 
 def summary_lines(metrics: dict) -> list[str]:
