@@ -137,6 +137,9 @@ def test_evaluate_cli_and_report(run, wav2pix_pairs, tmp_path, capsys):
     ratio = metrics["landmark_detection_ratio"]["generated_unseen_speech"]
     assert found["value"] == pytest.approx(ratio)
     assert f"{unseen['accuracy']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]" in printed
+    page = (report / "index.html").read_text()
+    assert f"{unseen['accuracy']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}] (balanced" in page
+    assert f"{found['value']:.3f} [{found['low']:.3f}, {found['high']:.3f}] (5 identities" in page
     probes = read_probes(report / "probes_test_seen.csv")
     assert len(probes["identity"]) == unseen["n"]
     assert probes["identity_accuracy"].mean() == pytest.approx(unseen["accuracy"])

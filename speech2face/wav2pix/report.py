@@ -56,7 +56,14 @@ def _fmt(v) -> str:
         return "-"
     if isinstance(v, dict):
         if "accuracy" in v:
-            return f"{v['accuracy']:.3f} (balanced {v['balanced']:.3f}, n={v['n']})"
+            ci = v.get("interval")
+            band = f" [{ci['low']:.3f}, {ci['high']:.3f}]" if ci else ""
+            return f"{v['accuracy']:.3f}{band} (balanced {v['balanced']:.3f}, n={v['n']})"
+        if "low" in v and "high" in v:  # a bootstrap interval over identities
+            return (
+                f"{v['value']:.3f} [{v['low']:.3f}, {v['high']:.3f}] "
+                f"({v['n_identities']} identities, {v['n_segments']} faces)"
+            )
         return ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items())
     if isinstance(v, float):
         return f"{v:.3f}"
@@ -108,12 +115,23 @@ table{{border-collapse:collapse}}tr:nth-child(even){{background:#f3f3f3}}</style
 {metrics["image_size"]} px faces; pairs generated from: {_fmt(metrics["pairs"])}.
 Identity classifier: {escape(metrics["identity_classifier"])}.</p>
 <img src="faces.png" style="max-width:100%">
-{_table("Identity accuracy (chance = 1 / identities)", metrics["identity_accuracy"])}
+{
+        _table(
+            "Identity accuracy (chance = 1 / identities; [95 % interval over identities])",
+            metrics["identity_accuracy"],
+        )
+    }
 {speech2face_html(metrics)}
 {
         _table(
             "Landmark-detection ratio (dlib finds a face and its 68 landmarks)",
             metrics["landmark_detection_ratio"],
+        )
+    }
+{
+        _table(
+            "The same, generated faces, with 95 % intervals over identities",
+            metrics.get("landmark_detection_interval") or {},
         )
     }
 {_table("FID, dlib descriptors (128-D)", metrics["fid_dlib"])}
