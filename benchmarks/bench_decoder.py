@@ -20,7 +20,8 @@ import numpy as np
 
 from speech2face.speech2face.evaluation.report import face_grid
 from speech2face.speech2face.models.face_decoder import PRESETS, build_face_decoder, face_mask
-from speech2face.speech2face.training.decoder import GRID_ROWS, masked_l1
+from speech2face.speech2face.training.decoder import GRID_ROWS
+from speech2face.speech2face.training.losses import masked_l1
 
 BATCH = 16
 

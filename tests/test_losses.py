@@ -86,7 +86,7 @@ def _numpy_energy(images, cell):
 
 
 def test_texture_loss_terms_against_numpy():
-    from speech2face.speech2face.training.decoder import detail_loss, laplacian_energy, masked_l1
+    from speech2face.speech2face.training.losses import detail_loss, laplacian_energy, masked_l1
 
     rng = np.random.default_rng(0)
     true = rng.random((2, 16, 16, 3)).astype(np.float32)
@@ -118,7 +118,7 @@ def test_detail_loss_rewards_detail_wherever_it_lies():
     blurred copy stays in place but loses it (detail loss large)."""
     import cv2
 
-    from speech2face.speech2face.training.decoder import detail_loss, masked_l1
+    from speech2face.speech2face.training.losses import detail_loss, masked_l1
 
     rng = np.random.default_rng(1)
     sharp = rng.random((1, 64, 64, 3)).astype(np.float32)

@@ -1,17 +1,8 @@
 """Train Wav2Pix (Duarte et al., ICASSP 2019): `speech2face wav2pix train`.
 
-One discriminator step, then one generator step, per batch (the authors'
-``scripts/trainer.py``), LSGAN losses:
-
-- D: MSE(D(G(s), e), 0) + MSE(D(x, e), 0.9) + MSE(D(x_wrong, e), 0), where e is the speech
-  embedding, x the true face and x_wrong a face of another identity (one-sided label
-  smoothing 0.9);
-- G (speech encoder, generator and speaker classifier together): MSE(D(G(s), e), 1)
-  + 100 MSE(batch mean of D's 4x4 features of G(s), the same of x) + 50 L1(G(s), x)
-  + 20 cross-entropy of the speaker classifier;
-- Adam, lr 4e-4 (D) and 1e-4 (G), betas (0.5, 0.999); batch 64 in the ``paper`` preset.
-
-The GAN's step and state: :mod:`speech2face.wav2pix.gan`.
+The loop, top to bottom: the pair dataset and its step-addressed batches -> the four
+models and their :class:`~speech2face.wav2pix.gan.GANTrainer` (the LSGAN losses, the step
+and its state are described there) -> steps with checkpoints, history and grids -> export.
 
 Exact resume: every array of the state (weights, BatchNorm statistics, spectral-norm
 vectors, dropout seed states, the three optimizers) is saved atomically to

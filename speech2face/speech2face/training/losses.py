@@ -9,6 +9,9 @@ L_distill(a, b) = -Σ_i softmax(a/T)_i log softmax(b/T)_i. λ1 = 0.025, λ2 = 20
 (:mod:`speech2face.speech2face.training.config`).
 With dlib features there is no fc8 layer, so the distillation term is off.
 The frozen layers are held as constant arrays, so only the voice encoder trains.
+
+Also the face decoder's texture losses (Cole et al. §3's L1 in the face mask, and this
+project's edge and detail terms): :func:`masked_l1`, :func:`detail_loss`.
 """
 
 from __future__ import annotations
@@ -150,3 +153,101 @@ class StandardizedLoss(TermLoss):
             "mse": ops.mean(ops.square(z_f - z_s), axis=-1),
             "cosine": self.cosine_weight * normalized_l2(z_f, z_s),
         }
+
+
+# the face decoder's texture losses ------------------------------------------------------
+
+OUTSIDE_WEIGHT = 0.05  # texture-loss weight outside the face mask (the plain background)
+
+
+def masked_l1(
+    mask: np.ndarray,
+    outside: float = OUTSIDE_WEIGHT,
+    edge_weight: float = 0.0,
+    detail_weight: float = 0.0,
+):
+    """Texture loss: L1 weighted by the face mask (``outside`` added everywhere), per face
+    divided by the weights' sum, so its scale is that of a plain L1; plus ``edge_weight``
+    x the same weighted L1 of the horizontal and vertical image differences (a gradient
+    loss: an L1 alone settles on blur where it cannot place an edge); plus ``detail_weight``
+    x :func:`detail_loss` (the local amount of fine detail matched, wherever it lies).
+
+    Args:
+        mask: (S, S) float in [0, 1]
+        (:func:`speech2face.speech2face.models.face_decoder.face_mask`).
+    Returns:
+        A Keras loss function (y_true, y_pred) of (B, S, S, 3) -> (B,).
+    """
+    from keras import ops
+
+    weights = (np.asarray(mask, np.float32) + outside)[None, :, :, None]
+    total = float(weights.sum() * 3)
+    wx, wy = weights[:, :, 1:], weights[:, 1:]
+    total_x, total_y = float(wx.sum() * 3), float(wy.sum() * 3)
+    detail = detail_loss(mask, outside) if detail_weight else None
+
+    def texture_l1(y_true, y_pred):
+        error = ops.sum(ops.abs(y_true - y_pred) * weights, axis=(1, 2, 3)) / total
+        if edge_weight:
+            d = y_true - y_pred
+            dx = ops.abs(d[:, :, 1:] - d[:, :, :-1]) * wx
+            dy = ops.abs(d[:, 1:] - d[:, :-1]) * wy
+            error += edge_weight * (
+                ops.sum(dx, axis=(1, 2, 3)) / total_x + ops.sum(dy, axis=(1, 2, 3)) / total_y
+            )
+        if detail is not None:
+            error += detail_weight * detail(y_true, y_pred)
+        return error
+
+    return texture_l1
+
+
+DETAIL_CELL = 8  # pixels: side of the cells whose Laplacian energy the detail loss matches
+_LAPLACIAN = np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], np.float32)
+
+
+def laplacian_energy(images, cell: int = DETAIL_CELL):
+    """Local detail: the RMS of the grey-level Laplacian over cells of ``cell`` pixels.
+
+    Args:
+        images: (B, S, S, 3) float tensor in [0, 1]; S a multiple of ``cell``.
+    Returns:
+        (B, S / cell, S / cell, 1) float tensor, >= 0 (0: flat or linear shading).
+    """
+    from keras import ops
+
+    grey = ops.mean(images, axis=-1, keepdims=True)
+    lap = ops.conv(grey, _LAPLACIAN[:, :, None, None], padding="same")
+    return ops.sqrt(ops.average_pool(lap * lap, cell, cell) + 1e-6)
+
+
+def detail_loss(mask: np.ndarray, outside: float = OUTSIDE_WEIGHT, cell: int = DETAIL_CELL):
+    """The L1 between the local Laplacian energies (:func:`laplacian_energy`) of the real
+    and rendered textures, weighted by the face mask averaged over each cell.
+
+    It rewards as much fine detail (pores, hair strands, eyelids) as the real face has in
+    each cell, not its exact place: a pixel loss can only average detail it cannot place,
+    which is why an L1-trained decoder blurs (the texture loss of Cole et al. §3 is a plain
+    L1; this term is ours, measured by the sharpness ratio of
+    :mod:`speech2face.speech2face.evaluation.decoder_quality`).
+
+    Args:
+        mask: (S, S) float in [0, 1]; S a multiple of ``cell``.
+    Returns:
+        A function (y_true, y_pred) of (B, S, S, 3) -> (B,).
+    """
+    from keras import ops
+
+    size = mask.shape[0]
+    cells = (
+        (np.asarray(mask, np.float32) + outside)
+        .reshape(size // cell, cell, size // cell, cell)
+        .mean(axis=(1, 3))[None, :, :, None]
+    )
+    total = float(cells.sum())
+
+    def loss(y_true, y_pred):
+        gap = ops.abs(laplacian_energy(y_true, cell) - laplacian_energy(y_pred, cell))
+        return ops.sum(gap * cells, axis=(1, 2, 3)) / total
+
+    return loss
