@@ -367,12 +367,12 @@ def wav2pix_evaluate(
             block "speech2face", shown beside Wav2Pix's identity accuracy.
     Returns:
         The metrics (the content of ``output/metrics.json``);
-        :func:`speech2face.wav2pix.metrics.summary_lines` prints them.
+        :func:`speech2face.wav2pix.summary.summary_lines` prints them.
     Raises:
         UserError: no held-out split, a run trained on other identities, or a
             ``speech2face_report`` without a readable metrics.json holding that protocol.
     """
-    from speech2face.wav2pix.metrics import evaluate_wav2pix
+    from speech2face.wav2pix.evaluate import evaluate_wav2pix
 
     return evaluate_wav2pix(
         data,

@@ -24,6 +24,7 @@ import os
 import sys
 from collections import defaultdict
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,44 @@ log = logging.getLogger(__name__)
 RECORD = "predictions.csv"
 COLUMNS = ("voice", "face", "seconds", "windows", "speech_fraction", "note")
 SEPARATOR = "__"  # between the parent folders and the stem of a colliding name
+BAR_WINDOWS = 8  # voices of more windows than this get a progress bar
+MOSTLY_SILENT = 0.25  # below this share of 50 ms frames with sound, a voice is mostly silence
+
+
+@dataclass
+class Prediction:
+    """One voice's face, with what the input was like.
+
+    Attributes:
+        image: (S, S, 3) uint8 face.
+        vector: (dim,) float32, what the model computed from the voice and drew the face
+            from: Speech2Face's predicted face feature, Wav2Pix's mean speech embedding
+            (``predict --save-features`` / ``wav2pix predict --save-embeddings`` write it).
+        seconds: length of the input. windows: 6 s windows averaged.
+        speech_fraction: share of 50 ms frames above the silence level
+            (:func:`speech2face.audio.speech_fraction`).
+        note: "" for an ordinary voice; otherwise a one-line warning such as
+            "no speech found in X: the face is the model's prior".
+    """
+
+    image: np.ndarray
+    vector: np.ndarray
+    seconds: float
+    windows: int
+    speech_fraction: float
+    note: str = ""
+
+
+def silence_note(name: str, fraction: float) -> str:
+    """The warning for a voice with little or no sound ("" when it has enough)."""
+    if fraction == 0.0:
+        return f"no speech found in {name}: the face is the model's prior"
+    if fraction < MOSTLY_SILENT:
+        return (
+            f"{name} is mostly silence (sound in {fraction:.0%} of it): the face is mostly "
+            "the model's prior"
+        )
+    return ""
 
 
 def _name(path: Path, depth: int) -> str:
@@ -151,7 +190,7 @@ def _update_record(out: Path, rows: list[dict]) -> None:
     write_atomic(path, write)
 
 
-def predict_files(model, voices, out: str | os.PathLike, save_features: bool = False) -> dict:
+def predict_files(model, voices, out: str | os.PathLike, save_vectors: bool = False) -> dict:
     """Predict one face per voice file into ``out`` (see the module doc for the names).
 
     Args:
@@ -160,17 +199,14 @@ def predict_files(model, voices, out: str | os.PathLike, save_features: bool = F
         voices: audio or video files of any length (long ones go in batches of windows,
             with a progress bar on stderr).
         out: the output folder (created).
-        save_features: also write each predicted feature as ``<name>.npy`` (float32 (dim,)).
+        save_vectors: also write each :attr:`Prediction.vector` as ``<name>.npy`` (float32
+            (dim,): a face feature for Speech2Face, an embedding for Wav2Pix).
     Returns:
         {"written": [(voice, png)], "skipped": [(voice, reason)], "warnings": [note]}.
     Raises:
         UserError: ``out`` is a file (an input file, say) or ``OUT/predictions.csv`` is an
             input. A voice that cannot be read is skipped (logged, in the result), not raised.
     """
-    from tqdm import tqdm
-
-    from speech2face.speech2face.inference import WINDOW_BATCH
-
     out = check_output_folder(out, voices)
     names = output_names(voices)
     if (out / RECORD).resolve() in names:
@@ -183,38 +219,23 @@ def predict_files(model, voices, out: str | os.PathLike, save_features: bool = F
         given.setdefault(Path(v).resolve(), str(v))
     for source, voice in given.items():
         name = names[source]
-        targets = [out / f"{name}.png"] + ([out / f"{name}.npy"] if save_features else [])
+        targets = [out / f"{name}.png"] + ([out / f"{name}.npy"] if save_vectors else [])
         clash = [t for t in targets if t.resolve() in names]
         if clash:
             reason = f"{voice}: not predicted: its face would overwrite the input {clash[0]}"
-            print(f"skipped: {reason}", file=sys.stderr)
-            result["skipped"].append((voice, reason))
-            rows.append({"voice": str(source), "note": f"skipped: {reason}"})
+            _skip(result, rows, source, voice, reason)
             continue
-        bar = None
-
-        def progress(done, total, voice=voice):
-            nonlocal bar
-            if bar is None and total > WINDOW_BATCH:
-                bar = tqdm(total=total, unit="window", desc=Path(voice).name, leave=False)
-            if bar is not None:
-                bar.update(done - bar.n)
-                if done == total:
-                    bar.refresh()  # the last count is shown even when tqdm throttles redraws
-
+        bar = _ProgressBar(Path(voice).name)
         try:
-            pred = model.prediction(voice, progress=progress)
+            pred = model.prediction(voice, progress=bar)
         except UserError as exc:
-            print(f"skipped: {exc}", file=sys.stderr)
-            result["skipped"].append((voice, str(exc)))
-            rows.append({"voice": str(source), "note": f"skipped: {exc}"})
+            _skip(result, rows, source, voice, str(exc))
             continue
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         save_png(targets[0], pred.image, voice, pred.note)
-        if save_features:
-            write_atomic(targets[1], lambda tmp, f=pred.feature: save_npy(tmp, f))
+        if save_vectors:
+            write_atomic(targets[1], lambda tmp, f=pred.vector: save_npy(tmp, f))
         if pred.note:
             print(f"warning: {pred.note}", file=sys.stderr)
             result["warnings"].append(pred.note)
@@ -234,7 +255,36 @@ def predict_files(model, voices, out: str | os.PathLike, save_features: bool = F
     return result
 
 
-def save_npy(path: Path, feature: np.ndarray) -> None:
+def _skip(result: dict, rows: list, source: Path, voice: str, reason: str) -> None:
+    """Log a voice that is not predicted, in the result and in the record."""
+    print(f"skipped: {reason}", file=sys.stderr)
+    result["skipped"].append((voice, reason))
+    rows.append({"voice": str(source), "note": f"skipped: {reason}"})
+
+
+class _ProgressBar:
+    """``progress(windows done, windows in all)`` of one voice: a tqdm bar on stderr, shown
+    only for voices of more than BAR_WINDOWS windows."""
+
+    def __init__(self, name: str):
+        self.name, self.bar = name, None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None and total > BAR_WINDOWS:
+            self.bar = tqdm(total=total, unit="window", desc=self.name, leave=False)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+            if done == total:
+                self.bar.refresh()  # the last count is shown even when tqdm throttles redraws
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def save_npy(path: Path, vector: np.ndarray) -> None:
     """Write an array as .npy at ``path`` exactly (np.save would add .npy to a tmp name)."""
     with open(path, "wb") as f:  # a file object: np.save would append .npy to the tmp name
-        np.save(f, np.asarray(feature, np.float32), allow_pickle=False)
+        np.save(f, np.asarray(vector, np.float32), allow_pickle=False)

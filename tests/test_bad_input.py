@@ -30,11 +30,11 @@ from speech2face.cli import main
 from speech2face.dataset import shards
 from speech2face.dataset.sources import folder
 from speech2face.errors import UserError
-from speech2face.predict_files import check_output_folder, output_names
+from speech2face.predict_files import check_output_folder, output_names, silence_note
 from speech2face.speech2face.data import build
 from speech2face.speech2face.data.reader import Dataset, SegmentBatches
 from speech2face.speech2face.data.segments import SegmentConfig
-from speech2face.speech2face.inference import Speech2Face, silence_note
+from speech2face.speech2face.inference import Speech2Face
 
 ROOT = Path(__file__).resolve().parents[1]
 VOX_A = "av/vox2_a00015/00015.mp4"  # real VoxCeleb2 clips of two speakers
@@ -242,7 +242,7 @@ def test_long_input_goes_in_batches_with_bounded_memory():
     assert seen[-1] == (210, 210) and len(seen) == 27  # a progress report per batch
     assert peak < 40e6, peak  # the 80 MB waveform is never copied whole, nor windowed at once
     expected = wave[: 210 * audio.N_SAMPLES].reshape(210, -1).mean(1).mean()
-    assert result.feature[0] == pytest.approx(expected, abs=1e-6)  # the mean over all windows
+    assert result.vector[0] == pytest.approx(expected, abs=1e-6)  # the mean over all windows
     with pytest.raises(ValueError, match="NaN"):
         model.features(np.full((1, audio.N_SAMPLES), np.nan))
 

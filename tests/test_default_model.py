@@ -32,7 +32,7 @@ def test_shipped_bundle_is_small_intact_and_documented():
 
 
 def test_inference_backend_leaves_a_chosen_backend(monkeypatch):
-    from speech2face.cli.result_commands import inference_backend
+    from speech2face.speech2face.cli.results import inference_backend
 
     monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
     assert inference_backend() is None and os.environ["KERAS_BACKEND"] == "tensorflow"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from speech2face.evaluation import intervals
-from speech2face.speech2face.evaluation.crossval import balanced_accuracy
+from speech2face.evaluation.intervals import balanced_accuracy
 from speech2face.speech2face.evaluation.literature import literature_figures
 from speech2face.speech2face.evaluation.report import _literature_html
 from speech2face.speech2face.evaluation.summary import literature_lines

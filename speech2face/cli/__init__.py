@@ -1,7 +1,9 @@
 """The `speech2face` command line: one subcommand per stage of the data flow.
 
-Heavy libraries (Keras, TensorFlow, dlib) are imported inside the subcommands, so
-``speech2face --help`` answers at once.
+Each system registers its own commands (speech2face.speech2face.cli,
+speech2face.wav2pix.cli); the commands over both (compare, demo, serve) are in
+:mod:`speech2face.cli.both_systems`. Heavy libraries (Keras, TensorFlow, dlib) are imported
+inside the subcommands, so ``speech2face --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -11,12 +13,11 @@ import logging
 import sys
 
 from speech2face import __version__
-from speech2face.cli import data_commands, result_commands, serve_commands, training_commands
-from speech2face.cli.data_commands import add_prepare_arguments
-from speech2face.cli.training_commands import add_train_arguments
+from speech2face.cli import both_systems
+from speech2face.speech2face import cli as speech2face_commands
 from speech2face.wav2pix import cli as wav2pix_commands
 
-__all__ = ["add_prepare_arguments", "add_train_arguments", "build_parser", "main"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"speech2face {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    modules = (data_commands, training_commands, result_commands, serve_commands, wav2pix_commands)
+    modules = (speech2face_commands, both_systems, wav2pix_commands)
     for module in modules:
         module.register(sub)
     return parser

@@ -19,9 +19,8 @@ import numpy as np
 
 from speech2face.errors import UserError
 from speech2face.evaluation import intervals
+from speech2face.evaluation.intervals import N_BOOT, SEED, balanced_accuracy
 from speech2face.evaluation.probes import PREFIX, is_label, read_probes
-from speech2face.speech2face.evaluation.crossval import balanced_accuracy
-from speech2face.speech2face.evaluation.literature import N_BOOT, SEED
 
 
 def _system(report: Path) -> str:

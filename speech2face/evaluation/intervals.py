@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 STATISTICS = ("mean", "identity_mean")
+N_BOOT = 1000  # bootstrap draws of every interval the evaluations report
+SEED = 0  # their seed: two reports of one split draw the same identities
 
 
 def _per_identity(columns, identities):
@@ -79,7 +81,11 @@ def _interval(sums, counts, n_boot, seed, level, statistic) -> dict:
 
 
 def bootstrap_distribution(
-    values: np.ndarray, identities: np.ndarray, n_boot: int = 1000, seed: int = 0, statistic="mean"
+    values: np.ndarray,
+    identities: np.ndarray,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
+    statistic="mean",
 ) -> np.ndarray:
     """(n_boot,) float64 bootstrap replicates of the statistic (see :func:`bootstrap_interval`).
 
@@ -94,8 +100,8 @@ def bootstrap_distribution(
 def bootstrap_interval(
     values: np.ndarray,
     identities: np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
     level: float = 0.95,
     statistic: str = "mean",
 ) -> dict:
@@ -126,8 +132,8 @@ def paired_difference_interval(
     values_a: np.ndarray,
     values_b: np.ndarray,
     identities: np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
     level: float = 0.95,
     statistic: str = "mean",
 ) -> dict:
@@ -150,12 +156,25 @@ def paired_difference_interval(
     return _interval(sa - sb, counts, n_boot, seed, level, statistic)
 
 
+def balanced_accuracy(truth, predicted) -> float | None:
+    """The balanced gender accuracy: the mean of the per-gender recalls.
+
+    Args:
+        truth, predicted: (M,) labels; only entries whose truth is "M" or "F" count.
+    Returns:
+        the mean recall over the genders present, or None when no truth is "M" or "F".
+    """
+    truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
+    recalls = [np.mean(predicted[truth == g] == g) for g in ("M", "F") if np.any(truth == g)]
+    return float(np.mean(recalls)) if recalls else None
+
+
 def balanced_accuracy_interval(
     truth: np.ndarray,
     predicted: np.ndarray,
     identities: np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
     level: float = 0.95,
 ) -> dict | None:
     """Interval of the balanced gender accuracy (the mean of the per-gender recalls),
@@ -220,8 +239,8 @@ def identity_paired_difference(
     identities_a: np.ndarray,
     values_b: np.ndarray,
     identities_b: np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
+    n_boot: int = N_BOOT,
+    seed: int = SEED,
     level: float = 0.95,
 ) -> dict:
     """Interval of mean(a) - mean(b) for two systems or recipes scored on the same

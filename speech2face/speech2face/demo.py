@@ -170,6 +170,58 @@ def _train_voice(out: Path, manifest: Path, config: DemoConfig):
     )
 
 
+def _face_decoder(out: Path, manifest: Path, config: DemoConfig) -> None:
+    """Step 2: train the face decoder on the sample faces (``config.retrain_decoder``), or
+    copy the shipped one into ``out/decoder`` as a decoder run."""
+    from speech2face import api
+
+    if config.retrain_decoder:
+        print(f"[2/7] train-decoder: {config.decoder_epochs} epochs -> {out / 'decoder'}")
+        api.train_decoder(
+            out / "dataset",
+            out / "decoder",
+            faces=[manifest],
+            epochs=config.decoder_epochs,
+            preset=config.decoder_preset,
+        )
+        return
+    from speech2face.speech2face.bundle import default_bundle
+    from speech2face.speech2face.training.decoder import decoder_run_from_bundle
+
+    print(f"[2/7] face decoder: the shipped one -> {out / 'decoder'} (--retrain-decoder: train)")
+    decoder_run_from_bundle(default_bundle(), out / "decoder")
+
+
+def _predict_test_voices(model, samples: Path, folder: Path) -> None:
+    """Step 4: a face PNG per test voice of the sample data, ``<identity>__<stem>.png``."""
+    from PIL import Image
+
+    print(f"[4/7] predict faces for the test voices -> {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for identity, voice in _test_voices(samples):
+        image, _ = model.predict(voice)
+        Image.fromarray(image).save(folder / f"{identity}__{voice.stem}.png")
+
+
+def _crossval(out: Path, config: DemoConfig) -> dict | None:
+    """Step 6: the recipe cross-validated over identities (None when skipped: no repeats,
+    or the paper route, whose folds would each train the CNN)."""
+    if not config.crossval_repeats or config.voice_encoder == "paper":
+        print("[6/7] cross-validation: skipped")
+        return None
+    from speech2face.speech2face.evaluation.crossval import crossval
+
+    print(f"[6/7] cross-validate the recipe over identities -> {out / 'crossval'}")
+    return crossval(
+        out / "dataset",
+        out / "decoder",
+        out / "crossval",
+        repeats=config.crossval_repeats,
+        recipes={"demo": {"voice_encoder": config.voice_encoder}},
+        voice_encoder=config.voice_encoder,
+    )
+
+
 def run_demo(
     out: str | os.PathLike = OUTPUT,
     data: str | os.PathLike | None = None,
@@ -183,8 +235,6 @@ def run_demo(
         UserError: no sample data (and no download possible), or no talking-face clips in
             its manifest.
     """
-    from PIL import Image
-
     from speech2face import api
     from speech2face.samples import sample_data
     from speech2face.speech2face.evaluation.summary import summary_lines
@@ -202,49 +252,17 @@ def run_demo(
         split_mode="both",
         hop_seconds=config.hop_seconds,
     )
-    if config.retrain_decoder:
-        print(f"[2/7] train-decoder: {config.decoder_epochs} epochs -> {out / 'decoder'}")
-        api.train_decoder(
-            out / "dataset",
-            out / "decoder",
-            faces=[manifest],
-            epochs=config.decoder_epochs,
-            preset=config.decoder_preset,
-        )
-    else:
-        from speech2face.speech2face.bundle import default_bundle
-        from speech2face.speech2face.training.decoder import decoder_run_from_bundle
-
-        print(
-            f"[2/7] face decoder: the shipped one -> {out / 'decoder'} (--retrain-decoder: train)"
-        )
-        decoder_run_from_bundle(default_bundle(), out / "decoder")
+    _face_decoder(out, manifest, config)
     print(f"[3/7] train the voice side ({config.voice_encoder}) -> {out / 'bundle'}")
     model = _train_voice(out, manifest, config)
-    print(f"[4/7] predict faces for the test voices -> {out / 'predictions'}")
-    (out / "predictions").mkdir(parents=True, exist_ok=True)
-    for identity, voice in _test_voices(samples):
-        image, _ = model.predict(voice)
-        Image.fromarray(image).save(out / "predictions" / f"{identity}__{voice.stem}.png")
+    _predict_test_voices(model, samples, out / "predictions")
     print(f"[5/7] evaluate both protocols -> {out / 'report'}")
     metrics = api.evaluate(out / "dataset", out / "bundle", out / "report")
     lines = summary_lines(metrics)
-    if config.crossval_repeats and config.voice_encoder != "paper":
-        from speech2face.speech2face.evaluation.crossval import crossval
-
-        print(f"[6/7] cross-validate the recipe over identities -> {out / 'crossval'}")
-        cv = crossval(
-            out / "dataset",
-            out / "decoder",
-            out / "crossval",
-            repeats=config.crossval_repeats,
-            recipes={"demo": {"voice_encoder": config.voice_encoder}},
-            voice_encoder=config.voice_encoder,
-        )
+    cv = _crossval(out, config)
+    if cv is not None:
         metrics = {**metrics, "crossval": cv["recipes"]["demo"]["summary"]}
         lines.append(crossval_line(cv))
-    else:
-        print("[6/7] cross-validation: skipped")
     seconds = time.time() - start
     lines += ["goals (issue 19):"] + goal_lines(metrics)
     print("[7/7] summary")

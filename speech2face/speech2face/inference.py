@@ -10,50 +10,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from speech2face import audio
+from speech2face.predict_files import Prediction, silence_note
 
 log = logging.getLogger(__name__)
 
 WINDOW_BATCH = 8  # 6 s windows per forward pass: memory stays bounded for any input length
-SILENCE_RMS = audio.SILENCE_RMS  # the silence threshold of `prepare` (SegmentConfig.min_rms)
-MOSTLY_SILENT = 0.25  # below this share of 50 ms frames with sound, a voice is mostly silence
-
-
-@dataclass
-class Prediction:
-    """One voice's face, with what the input was like.
-
-    Attributes:
-        image: (S, S, 3) uint8 face. feature: (dim,) float32 predicted face feature.
-        seconds: length of the input. windows: 6 s windows averaged.
-        speech_fraction: share of 50 ms frames above the silence level
-            (:func:`speech2face.audio.speech_fraction`).
-        note: "" for an ordinary voice; otherwise a one-line warning such as
-            "no speech found in X: the face is the model's prior".
-    """
-
-    image: np.ndarray
-    feature: np.ndarray
-    seconds: float
-    windows: int
-    speech_fraction: float
-    note: str = ""
-
-
-def silence_note(name: str, fraction: float) -> str:
-    """The warning for a voice with little or no sound ("" when it has enough)."""
-    if fraction == 0.0:
-        return f"no speech found in {name}: the face is the model's prior"
-    if fraction < MOSTLY_SILENT:
-        return (
-            f"{name} is mostly silence (sound in {fraction:.0%} of it): the face is mostly "
-            "the model's prior"
-        )
-    return ""
 
 
 class Speech2Face:
@@ -161,7 +126,7 @@ class Speech2Face:
         result = self.prediction(voice)
         if result.note:
             log.warning("%s", result.note)
-        return result.image, result.feature
+        return result.image, result.vector
 
     def prediction(
         self, voice, progress: Callable[[int, int], None] | None = None, name: str | None = None
@@ -180,7 +145,7 @@ class Speech2Face:
         is_path = isinstance(voice, str | os.PathLike)
         wave = audio.load_audio(voice) if is_path else np.asarray(voice, np.float32)
         name = name or (str(voice) if is_path else "the waveform")
-        fraction = audio.speech_fraction(wave, SILENCE_RMS)
+        fraction = audio.speech_fraction(wave, audio.SILENCE_RMS)
         note = silence_note(name, fraction)
         feature = self.voice_feature(wave, progress=progress)
         return Prediction(

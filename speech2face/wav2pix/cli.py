@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from speech2face.cli.data_commands import add_source_arguments
 from speech2face.cli.options import config_option, config_options
+from speech2face.cli.sources import add_source_arguments
 from speech2face.dataset.sources import SourceConfig
 from speech2face.faces.detect import DETECTORS
 from speech2face.wav2pix.config import (
@@ -51,7 +51,7 @@ def _cmd_predict(args) -> int:
     model = api.load_wav2pix(args.model, stochastic=args.stochastic)
     if args.per_window:
         return _predict_per_window(model, args)
-    result = predict_files(model, args.speech, args.output, save_features=args.save_embeddings)
+    result = predict_files(model, args.speech, args.output, save_vectors=args.save_embeddings)
     done, skipped = len(result["written"]), len(result["skipped"])
     print(f"{done} of {done + skipped} recordings -> faces in {args.output}")
     return 1 if skipped else 0
@@ -87,7 +87,7 @@ def _cmd_evaluate(args) -> int:
     import json
 
     from speech2face import api
-    from speech2face.wav2pix.metrics import over_runs, over_runs_lines, summary_lines
+    from speech2face.wav2pix.summary import over_runs, over_runs_lines, summary_lines
 
     out = Path(args.output)
     runs = [Path(m) for m in args.model]

@@ -113,7 +113,7 @@ def run_wav2pix_demo(
     config: Wav2PixDemoConfig | None = None,
 ) -> dict:
     """Run the Wav2Pix demo into ``out/wav2pix``; returns {"metrics" (of seed 0), "seconds",
-    "summary", "over_runs" (:func:`speech2face.wav2pix.metrics.over_runs` when
+    "summary", "over_runs" (:func:`speech2face.wav2pix.summary.over_runs` when
     ``config.seeds`` > 1, else None), ...}. Seed 0 trains into ``run`` and reports into
     ``report``; seed k into ``run-seed<k>`` and ``report-seed<k>``.
 
@@ -123,7 +123,7 @@ def run_wav2pix_demo(
     from speech2face import api
     from speech2face.samples import sample_data
     from speech2face.wav2pix.config import Wav2PixConfig
-    from speech2face.wav2pix.metrics import over_runs, over_runs_lines, summary_lines
+    from speech2face.wav2pix.summary import over_runs, over_runs_lines, summary_lines
 
     config = config or Wav2PixDemoConfig()
     start = time.time()

@@ -120,9 +120,9 @@ class Wav2Pix:
 
     def prediction(self, speech, progress=None, name: str | None = None):
         """One face from a path or a 16 kHz waveform, with what the input was like: the
-        :class:`speech2face.speech2face.inference.Prediction` that `predict` writes to files
-        (:func:`speech2face.predict_files.predict_files`); ``feature`` is the mean
-        128-D speech embedding (not a face feature).
+        :class:`speech2face.predict_files.Prediction` that `predict` writes to files
+        (:func:`speech2face.predict_files.predict_files`); its ``vector`` is the mean
+        128-D speech embedding.
 
         Args:
             progress: ``progress(windows done, windows in all)``, called once at the end.
@@ -130,7 +130,7 @@ class Wav2Pix:
         Raises:
             AudioError: the file cannot give a waveform.
         """
-        from speech2face.speech2face.inference import SILENCE_RMS, Prediction, silence_note
+        from speech2face.predict_files import Prediction, silence_note
 
         is_path = isinstance(speech, str | os.PathLike)
         wave = audio.load_audio(speech) if is_path else np.asarray(speech, np.float32)
@@ -139,7 +139,7 @@ class Wav2Pix:
         mean = self.embed(windows).mean(0, keepdims=True)
         if progress is not None:
             progress(len(windows), len(windows))
-        fraction = audio.speech_fraction(wave, SILENCE_RMS)
+        fraction = audio.speech_fraction(wave, audio.SILENCE_RMS)
         return Prediction(
             self.generate(mean)[0],
             mean[0],

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.errors import UserError
+from speech2face.evaluation.intervals import balanced_accuracy
 
 # The recipes compared by default: the chosen one first, then one change at a time.
 DEFAULT_RECIPES = {
@@ -71,13 +72,6 @@ def folds_by_identity(identities, genders, k: int, seed: int) -> list[np.ndarray
             folds[turn % k].append(name)
             turn += 1
     return [np.array(sorted(f)) for f in folds]
-
-
-def balanced_accuracy(truth, predicted) -> float | None:
-    """Mean of the per-gender recalls over segments whose truth is "M" or "F" (None if none)."""
-    truth, predicted = np.asarray(truth).astype(str), np.asarray(predicted).astype(str)
-    recalls = [np.mean(predicted[truth == g] == g) for g in ("M", "F") if np.any(truth == g)]
-    return float(np.mean(recalls)) if recalls else None
 
 
 class Pool:

@@ -91,7 +91,7 @@ class GenderJudge:
                 rendered from the predicted and from the true features.
             routes: :meth:`answers`, when computed already.
         """
-        from speech2face.speech2face.evaluation.crossval import balanced_accuracy
+        from speech2face.evaluation.intervals import balanced_accuracy
 
         truth = split_data["gender"]
         known = np.isin(truth, ["M", "F"])

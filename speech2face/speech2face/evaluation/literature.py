@@ -17,8 +17,7 @@ from speech2face.evaluation import intervals
 from speech2face.speech2face.evaluation import matching, retrieval, sf2f_retrieval
 
 GALLERY_SIZE = sf2f_retrieval.GALLERY_SIZE  # SF2F's (and the Speech2Face paper's Table 3)
-N_BOOT = 1000
-SEED = 0
+N_BOOT, SEED = intervals.N_BOOT, intervals.SEED
 
 
 def _arrays_dropped(result: dict) -> dict:

@@ -134,6 +134,20 @@ def _count_wins(p32, t32, inv, groups, block, tie_tol):
     return wins2, same
 
 
+def _gender_matched(wins2, same, groups, gcode) -> tuple[np.ndarray, np.ndarray]:
+    """(M,) wins and (M,) pairs of each probe against the other identities' segments of its
+    own gender (the column group of that gender; zeros for probes of unknown gender)."""
+    m = len(gcode)
+    gm_wins, gm_pairs = np.zeros(m), np.zeros(m, np.int64)
+    for gi, (g, tg, *_rest) in enumerate(groups):
+        if g == _UNKNOWN:
+            continue
+        mine = gcode == g
+        gm_wins[mine] = wins2[mine, gi] / 2.0
+        gm_pairs[mine] = len(tg) - same[mine, gi]
+    return gm_wins, gm_pairs
+
+
 def voice_face_matching(
     pred: np.ndarray,
     true: np.ndarray,
@@ -190,20 +204,12 @@ def voice_face_matching(
     groups = _column_groups(t32, gcode, inv, n_names)
     wins2, same = _count_wins(p32, t32, inv, groups, block, tie_tol)
 
-    sizes = np.array([len(gr[1]) for gr in groups])
     pairs = m - same.sum(1)  # M_i
     wins = wins2.sum(1) / 2.0  # k_i
     per_probe = wins / pairs
     per_probe[pairs == 0] = np.nan  # cannot happen with two identities; kept for safety
 
-    gm_wins = np.zeros(m)
-    gm_pairs = np.zeros(m, np.int64)
-    for gi, (g, *_rest) in enumerate(groups):
-        if g == _UNKNOWN:
-            continue
-        mine = gcode == g
-        gm_wins[mine] = wins2[mine, gi] / 2.0
-        gm_pairs[mine] = sizes[gi] - same[mine, gi]
+    gm_wins, gm_pairs = _gender_matched(wins2, same, groups, gcode)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_gm = np.where(gm_pairs > 0, gm_wins / np.maximum(gm_pairs, 1), np.nan)
     gm_total = int(gm_pairs.sum())

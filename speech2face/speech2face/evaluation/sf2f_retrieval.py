@@ -42,6 +42,22 @@ def _check(pred, true, identities, gallery_size, ks):
     return pred, true, ids, int(gallery_size), ks
 
 
+def _galleries(n_ids: int, size: int) -> tuple[int, int, str | None]:
+    """(gallery size used, galleries, note) for ``n_ids`` identities in galleries of
+    ``size``: one gallery of all when there are fewer, else the full galleries only."""
+    if n_ids < size:
+        return n_ids, 1, f"one gallery of all {n_ids} identities (fewer than {size})"
+    galleries = n_ids // size
+    dropped = n_ids - galleries * size
+    note = None
+    if dropped:
+        note = (
+            f"{dropped} identities after the last full gallery of {size} dropped "
+            f"({galleries} galleries)"
+        )
+    return size, galleries, note
+
+
 def disjoint_gallery_recall(
     pred: np.ndarray,
     true: np.ndarray,
@@ -89,21 +105,7 @@ def disjoint_gallery_recall(
     means = np.add.reduceat(true[order], starts, axis=0) / np.diff(np.r_[starts, len(inv)])[:, None]
     gallery, probes = _unit(means), _unit(pred)
 
-    if n_ids < size:
-        size, galleries, note = (
-            n_ids,
-            1,
-            f"one gallery of all {n_ids} identities (fewer than {gallery_size})",
-        )
-    else:
-        galleries = n_ids // size
-        dropped = n_ids - galleries * size
-        note = (
-            f"{dropped} identities after the last full gallery of {size} dropped "
-            f"({galleries} galleries)"
-            if dropped
-            else None
-        )
+    size, galleries, note = _galleries(n_ids, size)
     used = galleries * size
     rank = np.full(len(inv), -1, np.int64)  # -1: probe of a dropped identity
     recall = {k: 0.0 for k in ks}

@@ -198,77 +198,34 @@ def pretrain(sources, out, config: PretrainConfig | None = None):
         {"speakers", "windows", "heldout_accuracy", "heldout_windows", "chance"}: the figures
         also written to ``out/pretrain.json``.
     Raises:
-        UserError: unreadable sources, fewer than 2 speakers.
+        UserError: unreadable sources, fewer than 2 speakers, an unknown target.
     """
     import keras
 
     from speech2face.models import save_parts
-    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
     from speech2face.speech2face.training.batchnorm import precise_batchnorm
-    from speech2face.training.checkpoint import Checkpoint, restore
 
     config = config or PretrainConfig()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = speaker_windows(list(sources), out, config)
-    speakers = sorted(set(data["speaker"]))
-    if len(speakers) < 2:
-        raise UserError(f"pretraining needs at least 2 speakers, found {len(speakers)}")
-    labels = np.searchsorted(speakers, data["speaker"])
-    test = held_out(data["speaker"], data["recording"])
-    targets = labels
-    if config.target == "ge2e":
-        targets = _ge2e_targets(data["audio"])
-    elif config.target != "speaker":
-        raise UserError(f"unknown pretraining target {config.target!r}: use speaker or ge2e")
-    train_waves, train_labels = data["audio"][~test], targets[~test]
-    per_epoch = min(config.checkpoint_every, config.steps)
-    n_epochs = math.ceil(config.steps / per_epoch)
-    steps = n_epochs * per_epoch
-
+    speakers, labels, targets, test = _speaker_targets(data, config)
+    train_waves, train_targets = data["audio"][~test], targets[~test]
     keras.utils.set_random_seed(config.seed)
     distil = config.target == "ge2e"
-    model = build_voice_encoder(targets.shape[1] if distil else len(speakers), config.preset)
-    model.compile(
-        keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, epsilon=config.epsilon),
-        loss=keras.losses.CosineSimilarity()
-        if distil
-        else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[] if distil else ["accuracy"],
-    )
-    done = restore(model, out / "checkpoint")
+    model = _compiled_encoder(targets.shape[1] if distil else len(speakers), config)
     what = "to the GE2E embeddings of" if distil else "as a classifier of"
-    print(
+    steps = _fit(
+        model,
+        train_waves,
+        train_targets,
+        out,
+        config,
         f"pretrain voice encoder ({config.preset}) {what} {len(speakers)} speakers: "
-        f"{len(train_labels)} training windows ({test.sum()} of unheard recordings held out), "
-        f"batch {config.batch_size}, {steps} steps"
-        + (f"; resuming at step {done * per_epoch}" if done else "")
+        f"{len(train_targets)} training windows ({test.sum()} of unheard recordings held out)",
     )
-    if done < n_epochs:
-        batches = WindowBatches(
-            train_waves,
-            train_labels,
-            config.batch_size,
-            config.seed,
-            done * per_epoch,
-            steps,
-            config.augment,
-        )
-        model.fit(
-            _as_pydataset(batches),
-            epochs=n_epochs,
-            steps_per_epoch=per_epoch,
-            initial_epoch=done,
-            shuffle=False,
-            callbacks=[
-                keras.callbacks.TerminateOnNaN(),
-                Checkpoint(out / "checkpoint"),
-                keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
-            ],
-            verbose="auto",
-        )
     # BatchNorm statistics of the final weights, on at most 800 unaugmented training windows
-    pick = np.random.default_rng(config.seed).permutation(len(train_labels))[:800]
+    pick = np.random.default_rng(config.seed).permutation(len(train_targets))[:800]
     precise_batchnorm(
         model,
         (decode_audio(train_waves[np.sort(pick[i : i + 16])]) for i in range(0, len(pick), 16)),
@@ -281,17 +238,7 @@ def pretrain(sources, out, config: PretrainConfig | None = None):
         "chance": 1.0 / len(speakers),
     }
     if test.any():
-        logits = model.predict(decode_audio(data["audio"][test]), batch_size=16, verbose=0)
-        if distil:  # nearest speaker by cosine to the speakers' mean GE2E embeddings
-            seen, dim = labels[~test], targets.shape[1]
-            centroids = np.stack(
-                [
-                    train_labels[seen == k].mean(0) if np.any(seen == k) else np.zeros(dim)
-                    for k in range(len(speakers))
-                ]
-            )
-            logits = _unit(logits) @ _unit(centroids).T
-        figures["heldout_accuracy"] = float(np.mean(logits.argmax(1) == labels[test]))
+        figures["heldout_accuracy"] = _heldout_accuracy(model, data["audio"], labels, targets, test)
         print(
             f"speaker accuracy on {test.sum()} held-out windows: "
             f"{figures['heldout_accuracy']:.3f} (chance {figures['chance']:.3f})"
@@ -302,6 +249,101 @@ def pretrain(sources, out, config: PretrainConfig | None = None):
     info["files"] = integrity.records(out, (f"{VOICE}.json", f"{VOICE}.weights.h5"))
     (out / INFO).write_text(json.dumps({**info, **figures}, indent=1))
     return figures
+
+
+def _speaker_targets(data: dict, config: PretrainConfig):
+    """(speakers, labels (W,) int, targets, held-out mask (W,)) of the windows: targets are
+    the labels, or (W, 256) GE2E embeddings for ``target="ge2e"``.
+
+    Raises:
+        UserError: fewer than 2 speakers, or an unknown target.
+    """
+    speakers = sorted(set(data["speaker"]))
+    if len(speakers) < 2:
+        raise UserError(f"pretraining needs at least 2 speakers, found {len(speakers)}")
+    if config.target not in ("speaker", "ge2e"):
+        raise UserError(f"unknown pretraining target {config.target!r}: use speaker or ge2e")
+    labels = np.searchsorted(speakers, data["speaker"])
+    test = held_out(data["speaker"], data["recording"])
+    targets = _ge2e_targets(data["audio"]) if config.target == "ge2e" else labels
+    return speakers, labels, targets, test
+
+
+def _compiled_encoder(outputs: int, config: PretrainConfig):
+    """The Table 1 voice encoder with ``outputs`` units, compiled for the target: the
+    paper's Adam with a softmax cross-entropy (speakers) or a cosine loss (GE2E)."""
+    import keras
+
+    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
+
+    distil = config.target == "ge2e"
+    model = build_voice_encoder(outputs, config.preset)
+    model.compile(
+        keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, epsilon=config.epsilon),
+        loss=keras.losses.CosineSimilarity()
+        if distil
+        else keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[] if distil else ["accuracy"],
+    )
+    return model
+
+
+def _fit(model, waves, targets, out: Path, config: PretrainConfig, what: str) -> int:
+    """Train for ``config.steps`` (rounded up to whole checkpoints), resuming from
+    ``out/checkpoint`` at the last checkpoint; returns the steps of the run."""
+    import keras
+
+    from speech2face.training.checkpoint import Checkpoint, restore
+
+    per_epoch = min(config.checkpoint_every, config.steps)
+    n_epochs = math.ceil(config.steps / per_epoch)
+    steps = n_epochs * per_epoch
+    epochs_done = restore(model, out / "checkpoint")  # checkpoints written, each per_epoch steps
+    print(
+        f"{what}, batch {config.batch_size}, {steps} steps"
+        + (f"; resuming at step {epochs_done * per_epoch}" if epochs_done else "")
+    )
+    if epochs_done >= n_epochs:
+        return steps
+    batches = WindowBatches(
+        waves,
+        targets,
+        config.batch_size,
+        config.seed,
+        epochs_done * per_epoch,
+        steps,
+        config.augment,
+    )
+    model.fit(
+        _as_pydataset(batches),
+        epochs=n_epochs,
+        steps_per_epoch=per_epoch,
+        initial_epoch=epochs_done,
+        shuffle=False,
+        callbacks=[
+            keras.callbacks.TerminateOnNaN(),
+            Checkpoint(out / "checkpoint"),
+            keras.callbacks.CSVLogger(str(out / "history.csv"), append=True),
+        ],
+        verbose="auto",
+    )
+    return steps
+
+
+def _heldout_accuracy(model, audio, labels, targets, test) -> float:
+    """Speaker accuracy on the held-out windows: the classifier's argmax, or for a GE2E
+    student the nearest speaker by cosine to the speakers' mean GE2E embeddings."""
+    logits = model.predict(decode_audio(audio[test]), batch_size=16, verbose=0)
+    if targets.ndim == 2:
+        seen, dim = labels[~test], targets.shape[1]
+        centroids = np.stack(
+            [
+                targets[~test][seen == k].mean(0) if np.any(seen == k) else np.zeros(dim)
+                for k in range(labels.max() + 1)
+            ]
+        )
+        logits = _unit(logits) @ _unit(centroids).T
+    return float(np.mean(logits.argmax(1) == labels[test]))
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

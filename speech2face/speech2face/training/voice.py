@@ -229,9 +229,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         UserError: missing decoder, feature-dimension mismatch, empty split, device errors,
             a `pretrain` run of another preset.
     """
-    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
-    from speech2face.speech2face.training.pretrain import init_from_pretrained
-    from speech2face.training.checkpoint import Checkpoint, restore
+    from speech2face.training.checkpoint import restore
 
     config = config or TrainConfig()
     out, decoder_dir = Path(out), Path(decoder_dir)
@@ -240,10 +238,7 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         raise UserError(f"batch size {config.batch_size} does not split between {n_hosts} hosts")
     dataset = data if isinstance(data, Dataset) else Dataset(data)
     decoder = _load_decoder(decoder_dir, dataset)
-    try:
-        recipe = config.resolved_recipe(dataset.face_encoder)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    recipe = _recipe(config, dataset)
     scale = target_statistics(dataset) if recipe == "dlib" else None
     weights = balance_weights(dataset, config.resolved_balance())
     batches = SegmentBatches(
@@ -256,69 +251,28 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
         process_index=host,
         process_count=n_hosts,
     )
-    steps = config.steps or max(1, math.ceil(config.epochs * len(batches)))
-    per_epoch = min(config.checkpoint_every, steps)
-    n_epochs = math.ceil(steps / per_epoch)
-    steps = n_epochs * per_epoch  # whole checkpoint intervals
+    steps, per_epoch, n_epochs = _schedule(config, len(batches))
 
     keras.utils.set_random_seed(config.seed)
-    with distribution_scope(config.num_gpu, hosts=config.hosts):
-        model = build_voice_encoder(dataset.feature_dim, config.preset, feature_scale=scale)
-        if config.init:
-            init_from_pretrained(model, config.init)
-        schedule = keras.optimizers.schedules.ExponentialDecay(
-            config.learning_rate, config.decay_steps, config.decay_rate, staircase=True
-        )
-        loss = _loss(recipe, decoder, dataset, config, scale)
-        model.compile(
-            keras.optimizers.Adam(schedule, beta_1=config.beta_1, epsilon=config.epsilon),
-            loss=loss,
-            metrics=loss.metrics(),
-        )
-    done = restore(model, out / "checkpoint")
+    model = _compiled_encoder(dataset, decoder, recipe, scale, config)
+    epochs_done = restore(model, out / "checkpoint")  # checkpoints of per_epoch steps each
     print(
         f"voice encoder ({config.preset}, recipe {recipe}"
         + (f", from {config.init}" if config.init else "")
         + f"): {model.count_params():,} parameters; {len(batches.rows)} training segments, "
         f"batch {batches.batch_size * n_hosts}, {steps} steps"
         + (f"; host {host} of {n_hosts}, {batches.batch_size} a step" if n_hosts > 1 else "")
-        + (f"; resuming at step {done * per_epoch}" if done else "")
+        + (f"; resuming at step {epochs_done * per_epoch}" if epochs_done else "")
     )
-    callbacks = [keras.callbacks.TerminateOnNaN()]  # stop with a message, not NaN weights
-    if n_hosts == 1:  # its predictions would need every host (a global batch)
-        callbacks.append(FitMonitor(*_fit_subset(dataset, config.fit_segments, config.seed)))
     # Saving weights takes every host (JAX arrays span them) but one writer: the others
     # write into a scratch folder of their own, removed at the end.
     run_dir = out if host == 0 else Path(tempfile.mkdtemp(prefix=f"speech2face-host{host}-"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    callbacks.append(Checkpoint(run_dir / "checkpoint"))
-    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
-    if keras.backend.backend() == "tensorflow":
-        callbacks.append(keras.callbacks.TensorBoard(str(out / "logs"), update_freq="epoch"))
-    if done < n_epochs:
-        feed = StepBatches(batches, done * per_epoch, steps, config.readers, weights)
-        try:
-            model.fit(
-                feed,
-                epochs=n_epochs,
-                steps_per_epoch=per_epoch,
-                initial_epoch=done,
-                shuffle=False,
-                callbacks=callbacks,
-                verbose="auto",
-            )
-        except Exception:
-            if feed.error is not None:  # a shard that fails mid-training: one line naming it
-                raise feed.error from None
-            raise
-    if config.precise_bn and n_hosts == 1:
-        plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
-        _precise_statistics(model, plain)
-    elif config.precise_bn:
-        print("several hosts: BatchNorm keeps its moving averages (no precise statistics)")
-    if recipe == "dlib" and config.calibrate_radius:
-        model.get_layer("feature_scale").radius = typical_radius(dataset, *scale)
-        model.predict_function = None  # traced with the old layer: trace again
+    if epochs_done < n_epochs:
+        feed = StepBatches(batches, epochs_done * per_epoch, steps, config.readers, weights)
+        callbacks = _callbacks(dataset, config, run_dir, out / "logs", n_hosts)
+        _fit(model, feed, callbacks, epochs_done, n_epochs, per_epoch)
+    _after_training(model, dataset, config, recipe, scale, n_hosts)
     write_bundle(
         run_dir,
         model,
@@ -334,3 +288,95 @@ def train_voice_encoder(data, decoder_dir, out, config: TrainConfig | None = Non
     if run_dir != out:
         shutil.rmtree(run_dir, ignore_errors=True)
     return model
+
+
+def _recipe(config: TrainConfig, dataset: Dataset) -> str:
+    """``config.recipe`` resolved for the dataset's face encoder ("paper" or "dlib").
+
+    Raises:
+        UserError: a recipe that does not fit the dataset's face features.
+    """
+    try:
+        return config.resolved_recipe(dataset.face_encoder)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _fit(model, feed, callbacks, epochs_done: int, n_epochs: int, per_epoch: int) -> None:
+    """``model.fit`` over the Keras epochs left; a shard that fails while its batch is
+    read ahead (``feed.error``) is raised as its own one-line error."""
+    try:
+        model.fit(
+            feed,
+            epochs=n_epochs,
+            steps_per_epoch=per_epoch,
+            initial_epoch=epochs_done,
+            shuffle=False,
+            callbacks=callbacks,
+            verbose="auto",
+        )
+    except Exception:
+        if feed.error is not None:  # a shard that fails mid-training: one line naming it
+            raise feed.error from None
+        raise
+
+
+def _schedule(config: TrainConfig, batches_per_epoch: int) -> tuple[int, int, int]:
+    """(steps, steps per Keras epoch, Keras epochs): ``config.steps``, or ``config.epochs``
+    passes over the split, rounded up to whole checkpoint intervals (a Keras epoch is one
+    interval, so a checkpoint ends each)."""
+    steps = config.steps or max(1, math.ceil(config.epochs * batches_per_epoch))
+    per_epoch = min(config.checkpoint_every, steps)
+    n_epochs = math.ceil(steps / per_epoch)
+    return n_epochs * per_epoch, per_epoch, n_epochs
+
+
+def _compiled_encoder(dataset: Dataset, decoder, recipe: str, scale, config: TrainConfig):
+    """The voice encoder (Table 1; from a `pretrain` run with ``config.init``), compiled
+    with the paper's Adam and exponential decay and the recipe's loss, on the devices of
+    ``config.num_gpu`` / ``config.hosts``."""
+    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
+    from speech2face.speech2face.training.pretrain import init_from_pretrained
+
+    with distribution_scope(config.num_gpu, hosts=config.hosts):
+        model = build_voice_encoder(dataset.feature_dim, config.preset, feature_scale=scale)
+        if config.init:
+            init_from_pretrained(model, config.init)
+        schedule = keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, config.decay_steps, config.decay_rate, staircase=True
+        )
+        loss = _loss(recipe, decoder, dataset, config, scale)
+        model.compile(
+            keras.optimizers.Adam(schedule, beta_1=config.beta_1, epsilon=config.epsilon),
+            loss=loss,
+            metrics=loss.metrics(),
+        )
+    return model
+
+
+def _callbacks(dataset: Dataset, config: TrainConfig, run_dir: Path, logs: Path, n_hosts: int):
+    """NaN stop, the fit figure (one host), checkpoints and history into ``run_dir``, and
+    TensorBoard logs (TensorFlow backend)."""
+    from speech2face.training.checkpoint import Checkpoint
+
+    callbacks = [keras.callbacks.TerminateOnNaN()]  # stop with a message, not NaN weights
+    if n_hosts == 1:  # its predictions would need every host (a global batch)
+        callbacks.append(FitMonitor(*_fit_subset(dataset, config.fit_segments, config.seed)))
+    callbacks.append(Checkpoint(run_dir / "checkpoint"))
+    callbacks.append(keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True))
+    if keras.backend.backend() == "tensorflow":
+        callbacks.append(keras.callbacks.TensorBoard(str(logs), update_freq="epoch"))
+    return callbacks
+
+
+def _after_training(model, dataset: Dataset, config: TrainConfig, recipe, scale, n_hosts: int):
+    """Precise BatchNorm statistics (one host) and, for the dlib recipe, the calibrated
+    radius of the predictions (``config.calibrate_radius``)."""
+    if config.precise_bn and n_hosts == 1:
+        plain = SegmentBatches(dataset, "train", 16, shuffle=False, drop_last=False)
+        _precise_statistics(model, plain)
+    elif config.precise_bn:
+        print("several hosts: BatchNorm keeps its moving averages (no precise statistics)")
+    if recipe == "dlib" and config.calibrate_radius:
+        model.get_layer("feature_scale").radius = typical_radius(dataset, *scale)
+        model.predict_function = None  # traced with the old layer: trace again
