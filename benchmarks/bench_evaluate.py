@@ -91,7 +91,7 @@ def main() -> int:
             f"({rec['galleries']} galleries); 1:2 {match['accuracy']:.3f} "
             f"[{boot['low']:.3f}, {boot['high']:.3f}] over {match['pairs']:,} pairs, "
             f"gender-matched {match['gender_matched_accuracy']:.3f}, "
-            f"10-way {match['n_way'][10]:.3f}; all stages {total:.1f} s"
+            f"10-way {match['n_way']['10']:.3f}; all stages {total:.1f} s"
         )
     if len(sizes) > 1:
         print(

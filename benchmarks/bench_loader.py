@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.dataset import shards
+from speech2face.speech2face.data.batches import SegmentBatches
 from speech2face.speech2face.data.build import convert
-from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+from speech2face.speech2face.data.reader import Dataset
 
 VOX2_SEGMENTS = 1_100_000
 GPU_RATE = 700  # segments/s one H100 trains the paper's voice encoder on (issue 15 estimate)

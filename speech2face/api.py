@@ -287,7 +287,7 @@ def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **conf
     from speech2face import audio
     from speech2face.dataset.sources import SourceConfig, read_clips
     from speech2face.wav2pix import config as wav2pix_config
-    from speech2face.wav2pix import pairs
+    from speech2face.wav2pix import pair_shards
 
     source_opts, pair_opts, build_opts = _options(
         "wav2pix_prepare",
@@ -301,7 +301,7 @@ def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **conf
     build = wav2pix_config.PairBuildConfig(**build_opts)
     with locks.hold(output, "wav2pix prepare"):
         clips, failures = read_clips(source, output, SourceConfig(**source_opts))
-        manifest = pairs.build_pairs(
+        manifest = pair_shards.build_pairs(
             clips,
             output,
             wav2pix_config.PairConfig(**pair_opts),
@@ -310,7 +310,7 @@ def wav2pix_prepare(source: str | os.PathLike, output: str | os.PathLike, **conf
             failures,
             source_opts["split_mode"],
         )
-    print(pairs.summary(manifest))
+    print(pair_shards.summary(manifest))
     return manifest
 
 

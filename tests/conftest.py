@@ -76,7 +76,7 @@ def wav2pix_pairs(data_dir, tmp_path_factory):
     from speech2face.dataset.splits import apply_split_mode
     from speech2face.wav2pix.config import PairConfig
     from speech2face.wav2pix.pair_reader import PairDataset
-    from speech2face.wav2pix.pairs import build_pairs
+    from speech2face.wav2pix.pair_shards import build_pairs
 
     clips = [
         c

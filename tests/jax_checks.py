@@ -78,7 +78,8 @@ def check_hosts() -> None:
 
     import jax
 
-    from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+    from speech2face.speech2face.data.batches import SegmentBatches
+    from speech2face.speech2face.data.reader import Dataset
     from speech2face.speech2face.training.config import TrainConfig
     from speech2face.speech2face.training.voice import train_voice_encoder
 

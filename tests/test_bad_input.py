@@ -32,7 +32,8 @@ from speech2face.dataset.sources import folder
 from speech2face.errors import UserError
 from speech2face.predict_files import check_output_folder, output_names, silence_note
 from speech2face.speech2face.data import build
-from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+from speech2face.speech2face.data.batches import SegmentBatches
+from speech2face.speech2face.data.reader import Dataset
 from speech2face.speech2face.data.segments import SegmentConfig
 from speech2face.speech2face.inference import Speech2Face
 

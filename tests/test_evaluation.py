@@ -26,7 +26,7 @@ def test_recall_at_k_by_hand():
     dist = np.array([[0.1, 0.5, 0.9], [0.2, 0.1, 0.3], [0.1, 0.2, 0.05]])
     # probe 0: true 0 at rank 0; probe 1: true 0 at rank 1; probe 2: true 1 at rank 2
     rec = retrieval.recall_at_k(dist, np.array([0, 0, 1]), ks=(1, 2, 3))
-    assert rec == {1: pytest.approx(1 / 3), 2: pytest.approx(2 / 3), 3: 1.0}
+    assert rec == {"1": pytest.approx(1 / 3), "2": pytest.approx(2 / 3), "3": 1.0}
 
 
 def test_retrieval_perfect_and_chance_rows():
@@ -34,17 +34,17 @@ def test_retrieval_perfect_and_chance_rows():
     ids = np.repeat(["a", "b", "c", "d"], 3)
     out = retrieval.retrieval(true.copy(), true, ids)
     assert out["segment"]["gallery_size"] == 12 and out["identity"]["gallery_size"] == 4
-    assert out["segment"]["recall"]["cosine"][1] == 1.0
-    assert out["identity"]["chance"][2] == 0.5 and out["segment"]["chance"][1] == 1 / 12
+    assert out["segment"]["recall"]["cosine"]["1"] == 1.0
+    assert out["identity"]["chance"]["2"] == 0.5 and out["segment"]["chance"]["1"] == 1 / 12
     # random probes: recall@K equals the share of probes whose true face ranks below K,
     # ranked here independently by sorting scipy's distances; K = N finds every face
     pred = np.random.default_rng(1).normal(size=(12, 16))
     noise = retrieval.retrieval(pred, true, ids, ks=(1, 3, 12))
     rank = np.argsort(np.argsort(cdist(pred, true), axis=1), axis=1)[np.arange(12), np.arange(12)]
     for k in (1, 3, 12):
-        assert noise["segment"]["recall"]["l2"][k] == pytest.approx(np.mean(rank < k))
-    assert noise["segment"]["recall"]["l2"][12] == 1.0
-    assert noise["segment"]["recall"]["l2"][1] < 1.0  # noise does not retrieve every face
+        assert noise["segment"]["recall"]["l2"][str(k)] == pytest.approx(np.mean(rank < k))
+    assert noise["segment"]["recall"]["l2"]["12"] == 1.0
+    assert noise["segment"]["recall"]["l2"]["1"] < 1.0  # noise does not retrieve every face
     sim = retrieval.similarity(true, true)
     assert sim["angle_deg"]["mean"] < 1e-3 and sim["l2"]["mean"] == 0
 

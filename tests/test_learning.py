@@ -27,7 +27,7 @@ def test_voice_encoder_fits_its_training_segments(prepared, decoder_run, tmp_pat
         [model.features(decode_audio(train["audio"][i : i + 8])) for i in range(0, 38, 8)]
     )  # inference mode: BatchNorm's moving statistics, as `predict` uses them
     r = retrieval.retrieval(pred, train["feature"], train["identity"], ks=(1,))
-    recall = r["segment"]["recall"]["cosine"][1]
+    recall = r["segment"]["recall"]["cosine"]["1"]
     print(f"recall@1 on its {len(pred)} training segments: {recall:.3f}")
     assert recall >= 0.9  # the mean face would score 1/38
     assert retrieval.spread(pred)["mean"] > 10.0  # not one face for every voice

@@ -111,10 +111,10 @@ def test_n_way_matches_an_enumeration_of_distractor_sets():
             sets = list(itertools.combinations(others, n - 1))
             if sets:
                 per_probe.append(np.mean([all(own > s for s in d) for d in sets]))
-        assert out["n_way"][n] == pytest.approx(np.mean(per_probe), abs=1e-12), n
-        assert out["n_way_chance"][n] == 1 / n
-    assert out["n_way"][6] < out["n_way"][2]
-    assert out["n_way"][2] == pytest.approx(np.mean(out["per_probe"]))
+        assert out["n_way"][str(n)] == pytest.approx(np.mean(per_probe), abs=1e-12), n
+        assert out["n_way_chance"][str(n)] == 1 / n
+    assert out["n_way"]["6"] < out["n_way"]["2"]
+    assert out["n_way"]["2"] == pytest.approx(np.mean(out["per_probe"]))
 
 
 def test_perfect_and_degenerate():
@@ -124,7 +124,7 @@ def test_perfect_and_degenerate():
     assert out["accuracy"] == 1.0 and out["pairs"] == 6 * 4
     assert out["gender_matched_pairs"] == 4 * 2 and out["gender_matched_accuracy"] == 1.0
     np.testing.assert_array_equal(out["per_probe_gender_matched"], [1, 1, np.nan, np.nan, 1, 1])
-    assert out["n_way"][5] == 1.0 and out["n_way"][6] is None  # 4 distractors at most
+    assert out["n_way"]["5"] == 1.0 and out["n_way"]["6"] is None  # 4 distractors at most
     with pytest.raises(ValueError, match="two identities"):
         voice_face_matching(true, true, np.zeros(6))
     with pytest.raises(ValueError, match="one shape"):

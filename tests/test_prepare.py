@@ -18,7 +18,8 @@ import pytest
 from speech2face import audio
 from speech2face.cli import main
 from speech2face.dataset.sources import folder, voxceleb
-from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+from speech2face.speech2face.data.batches import SegmentBatches
+from speech2face.speech2face.data.reader import Dataset
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +201,7 @@ def test_manifest_json(dataset):
 
 
 def test_augmentation_is_a_seeded_shift_and_gain():
-    from speech2face.speech2face.data.reader import MAX_GAIN_DB, augment_waveforms
+    from speech2face.speech2face.data.batches import MAX_GAIN_DB, augment_waveforms
 
     wave = np.random.default_rng(0).uniform(-0.1, 0.1, 96000).astype(np.float32)
     waves = np.stack([wave, wave * 0.5])

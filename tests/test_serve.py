@@ -52,7 +52,7 @@ def test_cli_stays_light():
 
 def test_read_voice_refuses_bad_input(data_dir, tmp_path):
     from speech2face import audio
-    from speech2face.serve import read_voice
+    from speech2face.web.analysis import read_voice
 
     notes = tmp_path / "notes.txt"
     notes.write_text("not a voice\n")
@@ -122,7 +122,7 @@ def grid_gallery(data_dir, tmp_path_factory):
 
 @pytest.mark.slow
 def test_gallery_nearest_finds_the_identity(grid_gallery):
-    from speech2face.serve import Gallery
+    from speech2face.web.analysis import Gallery
 
     gallery = Gallery.from_dataset(grid_gallery)
     assert gallery.identities == grid_gallery.identities()
@@ -138,7 +138,7 @@ def test_gallery_nearest_finds_the_identity(grid_gallery):
 @pytest.mark.slow
 def test_analyse_windows_long_voices_with_progress(bundle, grid_gallery, data_dir):
     from speech2face import Speech2Face
-    from speech2face.serve import PitchThreshold, analyse, load_predictors
+    from speech2face.web.analysis import PitchThreshold, analyse, load_predictors
 
     model = Speech2Face.load(bundle)
     predictors = load_predictors(bundle)

@@ -63,13 +63,13 @@ def test_matches_brute_force_with_a_dropped_block():
     assert out["identities_used"] == 20 and out["identities_dropped"] == 3
     assert "3 identities" in out["note"] and "dropped" in out["note"]
     for k in ks:
-        assert out["recall"][k] == pytest.approx(recall[k], abs=1e-12)
+        assert out["recall"][str(k)] == pytest.approx(recall[k], abs=1e-12)
         kept = sorted(hits[k])  # input order of the probes of used identities
-        np.testing.assert_array_equal(out["per_probe"][k], [hits[k][i] for i in kept])
+        np.testing.assert_array_equal(out["per_probe"][str(k)], [hits[k][i] for i in kept])
         np.testing.assert_array_equal(out["probe_identity"], ids[kept])
     assert out["probes"] == len(kept) < len(ids)
-    assert 0 < out["recall"][1] < 1  # noisy predictions: neither perfect nor nothing
-    assert out["recall"][5] == 1.0 and out["chance"] == {1: 0.2, 2: 0.4, 3: 0.6, 5: 1.0, 6: 1.0}
+    assert 0 < out["recall"]["1"] < 1  # noisy predictions: neither perfect nor nothing
+    assert out["recall"]["5"] == 1.0 and out["chance"] == {"1": 0.2, "2": 0.4, "3": 0.6, "5": 1.0, "6": 1.0}
     # the dropped identities are the last in sorted order
     assert set(ids) - set(out["probe_identity"]) == {"id020", "id021", "id022"}
 
@@ -79,10 +79,10 @@ def test_full_blocks_have_no_note_and_recall_is_averaged_over_galleries():
     out = disjoint_gallery_recall(pred, true, ids, gallery_size=5, ks=(1, 2))
     recall, _ = _oracle(pred, true, ids, 5, (1, 2))
     assert out["note"] is None and out["identities_dropped"] == 0 and out["galleries"] == 2
-    assert out["recall"][1] == pytest.approx(recall[1], abs=1e-12)
+    assert out["recall"]["1"] == pytest.approx(recall[1], abs=1e-12)
     # a one-gallery ranking of all 10 is a different (harder) task
     whole = disjoint_gallery_recall(pred, true, ids, gallery_size=10, ks=(1,))
-    assert whole["recall"][1] == pytest.approx(_oracle(pred, true, ids, 10, (1,))[0][1])
+    assert whole["recall"]["1"] == pytest.approx(_oracle(pred, true, ids, 10, (1,))[0][1])
 
 
 def test_fewer_identities_than_a_gallery():
@@ -91,17 +91,17 @@ def test_fewer_identities_than_a_gallery():
     assert out["note"] == "one gallery of all 9 identities (fewer than 100)"
     assert out["gallery_size"] == 9 and out["galleries"] == 1
     assert out["identities_used"] == 9 and out["identities_dropped"] == 0
-    assert out["probes"] == len(ids) and set(out["recall"]) == set(KS)
-    assert out["chance"][1] == pytest.approx(1 / 9) and out["chance"][10] == 1.0
-    assert out["recall"][1] == pytest.approx(_oracle(pred, true, ids, 100, (1,))[0][1])
+    assert out["probes"] == len(ids) and set(out["recall"]) == {str(k) for k in KS}
+    assert out["chance"]["1"] == pytest.approx(1 / 9) and out["chance"]["10"] == 1.0
+    assert out["recall"]["1"] == pytest.approx(_oracle(pred, true, ids, 100, (1,))[0][1])
 
 
 def test_perfect_predictions_and_sf2f_chance():
     pred, true, ids = _data(200, seed=3, dim=32, noise=0.0)
     out = disjoint_gallery_recall(pred, true, ids)
-    assert out["galleries"] == 2 and out["recall"][1] == 1.0
+    assert out["galleries"] == 2 and out["recall"]["1"] == 1.0
     assert all(v.all() for v in out["per_probe"].values())
-    assert out["chance"] == {1: 0.01, 2: 0.02, 5: 0.05, 10: 0.1, 20: 0.2, 50: 0.5}
+    assert out["chance"] == {"1": 0.01, "2": 0.02, "5": 0.05, "10": 0.1, "20": 0.2, "50": 0.5}
 
 
 def test_bad_input():
@@ -120,6 +120,6 @@ def test_ties_count_in_the_probes_favour():
     true = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])  # a and b have the same face
     pred = np.array([[1.0, 0.1], [1.0, 0.1], [1.0, 0.0]])
     out = disjoint_gallery_recall(pred, true, np.array(["a", "b", "c"]), ks=(1, 2))
-    np.testing.assert_array_equal(out["per_probe"][1], [True, True, False])
-    np.testing.assert_array_equal(out["per_probe"][2], [True, True, False])
-    assert out["recall"][1] == pytest.approx(2 / 3)
+    np.testing.assert_array_equal(out["per_probe"]["1"], [True, True, False])
+    np.testing.assert_array_equal(out["per_probe"]["2"], [True, True, False])
+    assert out["recall"]["1"] == pytest.approx(2 / 3)

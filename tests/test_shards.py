@@ -12,7 +12,8 @@ import pytest
 
 from speech2face.dataset import shards
 from speech2face.errors import UserError
-from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+from speech2face.speech2face.data.batches import SegmentBatches
+from speech2face.speech2face.data.reader import Dataset
 
 SAMPLES, SIZE, DIM = 1600, 32, 8
 

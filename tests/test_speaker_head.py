@@ -164,7 +164,7 @@ def test_keras_head_equals_the_fit_and_survives_saving(head, tmp_path):
 @pytest.mark.slow
 def test_balance_weights_on_the_paper_route_and_fine_tuning_ge2e(prepared, decoder_run, tmp_path):
     from speech2face.models import load_parts
-    from speech2face.speech2face.data.reader import SegmentBatches
+    from speech2face.speech2face.data.batches import SegmentBatches
     from speech2face.speech2face.training.voice import StepBatches, balance_weights
     from speech2face.voices import ge2e
 

@@ -79,7 +79,8 @@ def test_decoder_learns_canonical_faces_that_keep_identity(prepared, data_dir, t
     from speech2face.faces.rendered import rendered_to_crops
     from speech2face.speech2face.evaluation.decoder_quality import decoder_quality, identity_top1
     from speech2face.speech2face.training.config import DecoderConfig
-    from speech2face.speech2face.training.decoder import gather_faces, train_decoder
+    from speech2face.speech2face.training.decoder import train_decoder
+    from speech2face.speech2face.training.decoder_faces import gather_faces
 
     out = tmp_path / "decoder"
     decoder = train_decoder(

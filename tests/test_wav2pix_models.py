@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from speech2face.wav2pix import layers
 from speech2face.wav2pix import model as w
 from speech2face.wav2pix.pairs import scale_and_emphasize
 
@@ -119,10 +120,10 @@ def test_presets_and_errors():
 
 def test_bake_spectral_norm_gives_unit_sigma():
     gen = w.Generator(64, 2, 8)
-    for layer in w.spectral_layers(gen):  # a kernel far from unit spectral norm
+    for layer in layers.spectral_layers(gen):  # a kernel far from unit spectral norm
         layer.kernel.assign(layer.kernel * 50.0)
-    w.bake_spectral_norm(gen)
-    for layer in w.spectral_layers(gen):
+    layers.bake_spectral_norm(gen)
+    for layer in layers.spectral_layers(gen):
         k = np.asarray(layer.kernel).reshape(-1, layer.kernel.shape[-1])
         assert np.linalg.norm(k, 2) == pytest.approx(1.0, rel=1e-2)
 
@@ -133,7 +134,7 @@ def test_dropout_off_at_inference_unless_asked():
     a, b = np.asarray(gen(x)), np.asarray(gen(x))
     np.testing.assert_array_equal(a, b)
     for layer in gen.layers:
-        if isinstance(layer, w.NoiseDropout):
+        if isinstance(layer, layers.NoiseDropout):
             layer.at_inference = True
     assert not np.allclose(np.asarray(gen(x)), np.asarray(gen(x)))
 

@@ -11,7 +11,7 @@ from speech2face.dataset.shards import encode_audio
 from speech2face.dataset.sources import Clip
 from speech2face.dataset.splits import apply_split_mode
 from speech2face.errors import UserError
-from speech2face.wav2pix import pairs
+from speech2face.wav2pix import pair_shards, pairs
 from speech2face.wav2pix.config import PairConfig
 from speech2face.wav2pix.pair_reader import PairBatches, PairDataset
 
@@ -85,10 +85,10 @@ def test_rebuild_identical_and_resume(data_dir, tmp_path, monkeypatch):
     again = Clip(clip.media, "again", split="test")
     clips = apply_split_mode([clip, again], "seen", 0.3, window=1.0)
     config = PairConfig(image_size=64, frames_per_second=1.0)
-    first = pairs.build_pairs(clips, tmp_path / "a", config, clips_per_shard=1)
+    first = pair_shards.build_pairs(clips, tmp_path / "a", config, clips_per_shard=1)
     assert first["counts"]["train"]["pairs"] > 0 and first["counts"]["test_seen"]["pairs"] > 0
     # a run killed after its first shard: the next run builds only the missing ones
-    real = pairs._build_shard
+    real = pair_shards._build_shard
     calls = []
 
     def dies_after_one(path, group, cfg):
@@ -97,13 +97,15 @@ def test_rebuild_identical_and_resume(data_dir, tmp_path, monkeypatch):
         calls.append(path)
         return real(path, group, cfg)
 
-    monkeypatch.setattr(pairs, "_build_shard", dies_after_one)
+    monkeypatch.setattr(pair_shards, "_build_shard", dies_after_one)
     with pytest.raises(KeyboardInterrupt):
-        pairs.build_pairs(clips, tmp_path / "b", config, clips_per_shard=1)
-    monkeypatch.setattr(pairs, "_build_shard", real)
+        pair_shards.build_pairs(clips, tmp_path / "b", config, clips_per_shard=1)
+    monkeypatch.setattr(pair_shards, "_build_shard", real)
     built = []
-    monkeypatch.setattr(pairs, "_build_shard", lambda p, g, c: built.append(p) or real(p, g, c))
-    second = pairs.build_pairs(clips, tmp_path / "b", config, clips_per_shard=1)
+    monkeypatch.setattr(
+        pair_shards, "_build_shard", lambda p, g, c: built.append(p) or real(p, g, c)
+    )
+    second = pair_shards.build_pairs(clips, tmp_path / "b", config, clips_per_shard=1)
     assert len(built) == len(clips) - 1
     assert len(first["shards"]) == len(clips) and second["counts"] == first["counts"]
     for shard in second["shards"]:  # every shard recorded with the sha256 of its bytes
@@ -112,14 +114,16 @@ def test_rebuild_identical_and_resume(data_dir, tmp_path, monkeypatch):
     for k in ("face", "audio", "audio_start", "pair_face"):
         np.testing.assert_array_equal(a[k], b[k])
     with pytest.raises(UserError, match="other pair options"):
-        pairs.build_pairs(clips, tmp_path / "b", PairConfig(image_size=128), clips_per_shard=1)
+        pair_shards.build_pairs(
+            clips, tmp_path / "b", PairConfig(image_size=128), clips_per_shard=1
+        )
 
 
 def test_bad_clip_is_logged_and_skipped(data_dir, tmp_path):
     good = Clip(str(data_dir / "av/grid_spk_lbbc2a/lbbc2a.mpg"), "lbbc2a", split="train")
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video")
-    m = pairs.build_pairs(
+    m = pair_shards.build_pairs(
         [good, Clip(str(bad), "nobody", split="train")],
         tmp_path / "ds",
         PairConfig(image_size=64),

@@ -89,8 +89,8 @@ def test_predict_gives_unique_names_and_a_record(run, data_dir, tmp_path):
 
 def test_serve_predictor(run, data_dir):
     from speech2face import audio
-    from speech2face.serve import wav2pix_predictor
     from speech2face.wav2pix.inference import Wav2Pix
+    from speech2face.web.analysis import wav2pix_predictor
 
     model = Wav2Pix.load(run)
     wave = audio.load_audio(data_dir / "av/grid_spk_brbk7n/brbk7n.mpg")

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from speech2face.evaluation.intervals import N_BOOT
-from speech2face.serve import HOST, PORT  # light: numpy only; Gradio loads in serve()
 from speech2face.speech2face.demo import OUTPUT, DemoConfig
 from speech2face.wav2pix.demo import Wav2PixDemoConfig
+from speech2face.web.page import HOST, PORT  # light: numpy only; Gradio loads in serve()
 
 
 def _cmd_compare(args) -> int:
@@ -132,8 +132,8 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_serve(args) -> int:
-    from speech2face.serve import serve
     from speech2face.speech2face.cli.results import default_model_note
+    from speech2face.web.page import serve
 
     serve(default_model_note(args.model), args.data, args.host, args.port, args.split, args.wav2pix)
     return 0

@@ -98,7 +98,6 @@ def goal_lines(metrics: dict) -> list[str]:
         metrics: the evaluation's metrics, with the cross-validation summary of the demo's
             recipe under "crossval" (:func:`speech2face.speech2face.evaluation.crossval.crossval`).
     """
-    metrics = json.loads(json.dumps(metrics))  # the keys as metrics.json has them
     lines = []
     for name, figure, goal in GOALS:
         try:

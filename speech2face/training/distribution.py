@@ -5,7 +5,7 @@ JAX backend -> ``keras.distribution.DataParallel``. Several hosts (JAX only):
 :func:`initialize_hosts` calls ``keras.distribution.initialize()`` on every host (which
 starts ``jax.distributed``), then :func:`distribution_scope` with ``hosts=True`` spreads the
 model over every device of every host; each host feeds its own share of the global batch
-(:class:`speech2face.speech2face.data.reader.SegmentBatches` with
+(:class:`speech2face.speech2face.data.batches.SegmentBatches` with
 ``process_index``/``process_count``).
 Where no GPU is visible, logical CPU devices stand in (tests make two: TensorFlow's logical
 device configuration, JAX's ``--xla_force_host_platform_device_count``).

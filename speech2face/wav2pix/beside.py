@@ -60,11 +60,6 @@ def read_metrics(report: str | os.PathLike, split: str) -> tuple[Path, dict]:
     return path, metrics
 
 
-def _at_1(table: dict) -> float:
-    """The K=1 entry of a recall or chance table (keys "1" in JSON, 1 in memory)."""
-    return float(table["1"] if "1" in table else table[1])
-
-
 def shared_identities(speech2face: list[str] | None, wav2pix: list[str]) -> dict:
     """The identities both evaluations test on.
 
@@ -125,7 +120,10 @@ def speech2face_block(report: str | os.PathLike, split: str, identities: list[st
     try:
         retrieval = {g: p["retrieval"][g] for g in ("identity", "segment")}
         recall1 = {
-            f"{g}_recall1": {"cosine": _at_1(r["recall"]["cosine"]), "chance": _at_1(r["chance"])}
+            f"{g}_recall1": {
+                "cosine": float(r["recall"]["cosine"]["1"]),
+                "chance": float(r["chance"]["1"]),
+            }
             for g, r in retrieval.items()
         }
         counts = {"identities": int(p["identities"]), "segments": int(p["segments"])}

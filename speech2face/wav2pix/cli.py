@@ -23,7 +23,7 @@ from speech2face.wav2pix.config import (
     PairConfig,
     Wav2PixConfig,
 )
-from speech2face.wav2pix.pairs import FAILURES, MANIFEST
+from speech2face.wav2pix.pair_shards import FAILURES, MANIFEST
 
 
 def _cmd_prepare(args) -> int:

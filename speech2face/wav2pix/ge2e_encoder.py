@@ -14,7 +14,8 @@ import numpy as np
 from keras import ops
 
 from speech2face.wav2pix.config import WINDOW
-from speech2face.wav2pix.model import EMBEDDING_DIM, _Config, _dense
+from speech2face.wav2pix.layers import ConfigModel, dense
+from speech2face.wav2pix.model import EMBEDDING_DIM
 
 
 @keras.saving.register_keras_serializable(package="speech2face")
@@ -43,7 +44,7 @@ class DeEmphasis(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="speech2face")
-class SpeakerSpeechEncoder(_Config):
+class SpeakerSpeechEncoder(ConfigModel):
     """A pretrained speaker encoder as Wav2Pix's speech encoder (``speech_encoder="ge2e"``):
     (B, n_samples) preprocessed waveform -> de-emphasis -> the frozen speaker encoder
     (:mod:`speech2face.voices`, GE2E: 256-D) -> Dense ``embedding_dim`` (trained) = the
@@ -66,7 +67,7 @@ class SpeakerSpeechEncoder(_Config):
         wave = keras.Input((n_samples,), name="waveform")
         x = DeEmphasis(name="de_emphasis")(wave)
         x = voices.get(speaker_encoder).window_model(n_samples)(x)
-        emb = _dense(embedding_dim, x, "embedding")
+        emb = dense(embedding_dim, x, "embedding")
         kwargs.setdefault("name", "speech_encoder")
         super().__init__(wave, emb, **kwargs)
         self._keep(

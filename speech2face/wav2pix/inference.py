@@ -65,8 +65,8 @@ class Wav2Pix:
                 against the size and sha256 that ``run.json`` records, then loaded under
                 a guard that names the file and what to do).
         """
-        import speech2face.wav2pix.model as w2p_models
         from speech2face.models import load_parts
+        from speech2face.wav2pix import layers
 
         run = Path(run)
         needed = [RUN_FILE] + [
@@ -87,7 +87,7 @@ class Wav2Pix:
         integrity.check_all(run, config.get("files", {}), fix, what="Wav2Pix run file")
         encoder, generator, classifier = (load_parts(run, p, fix) for p in INFERENCE_PARTS)
         for layer in generator.layers:
-            if isinstance(layer, w2p_models.NoiseDropout):
+            if isinstance(layer, layers.NoiseDropout):
                 layer.at_inference = stochastic
         return cls(encoder, generator, classifier, config)
 

@@ -46,12 +46,18 @@ are :class:`NoiseDropout`, whose ``at_inference`` flag restores the original beh
 from __future__ import annotations
 
 import keras
-import numpy as np
-from keras import ops
 
 from speech2face.wav2pix.config import IMAGE_SIZE, IMAGE_SIZES, WINDOW
+from speech2face.wav2pix.layers import (
+    ConfigModel,
+    NoiseDropout,
+    TileEmbedding,
+    batch_norm,
+    bias_init,
+    dense,
+    kernel_init,
+)
 
-SAMPLE_RATE = 16000  # Hz
 EMBEDDING_DIM = 128
 
 PRESETS = {
@@ -83,58 +89,8 @@ def preset(name: str) -> dict:
     return dict(PRESETS[name])
 
 
-def _kernel_init(seed=None):
-    return keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
-
-
-def _bias_init(fan_in: int):
-    """PyTorch's default bias initialisation, U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the authors'
-    ``weights_init`` reset only the weights, so their biases kept it."""
-    bound = 1.0 / float(fan_in) ** 0.5
-    return keras.initializers.RandomUniform(-bound, bound)
-
-
-def _dense(units: int, x, name: str, activation=None):
-    layer = keras.layers.Dense(
-        units,
-        activation=activation,
-        kernel_initializer=_kernel_init(),
-        bias_initializer=_bias_init(x.shape[-1]),
-        name=name,
-    )
-    return layer(x)
-
-
-def _bn(name: str) -> keras.layers.BatchNormalization:
-    return keras.layers.BatchNormalization(
-        momentum=0.9,
-        epsilon=1e-5,
-        gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02),
-        name=name,
-    )
-
-
-class _Config(keras.Model):
-    """Functional model whose config is its constructor arguments (keras-hub style)."""
-
-    _args: tuple[str, ...] = ()
-
-    def get_config(self):
-        config = {"name": self.name, "trainable": self.trainable}
-        config.update({k: getattr(self, "_cfg_" + k) for k in self._args})
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def _keep(self, **kwargs):
-        for k, v in kwargs.items():
-            setattr(self, "_cfg_" + k, list(v) if isinstance(v, tuple) else v)
-
-
 @keras.saving.register_keras_serializable(package="speech2face")
-class SpeechEncoder(_Config):
+class SpeechEncoder(ConfigModel):
     """SEGAN-style speech encoder: (B, n_samples) float32 waveform -> (B, 128) embedding.
 
     Args:
@@ -167,35 +123,19 @@ class SpeechEncoder(_Config):
                 15,
                 strides=4,
                 padding="valid",
-                kernel_initializer=_kernel_init(),
-                bias_initializer=_bias_init(15 * x.shape[-1]),
+                kernel_initializer=kernel_init(),
+                bias_initializer=bias_init(15 * x.shape[-1]),
                 name=f"conv{i}",
             )(x)
-            x = _bn(f"bn{i}")(x)
+            x = batch_norm(f"bn{i}")(x)
             x = keras.layers.LeakyReLU(0.3, name=f"lrelu{i}")(x)
         x = keras.layers.Flatten(name="flatten")(x)
         for i, u in enumerate(units, start=1):
-            x = _dense(int(u), x, f"fc{i}", activation="relu")
-        emb = _dense(embedding_dim, x, "embedding")
+            x = dense(int(u), x, f"fc{i}", activation="relu")
+        emb = dense(embedding_dim, x, "embedding")
         kwargs.setdefault("name", "speech_encoder")
         super().__init__(wave, emb, **kwargs)
         self._keep(channels=channels, units=units, embedding_dim=embedding_dim, n_samples=n_samples)
-
-
-@keras.saving.register_keras_serializable(package="speech2face")
-class NoiseDropout(keras.layers.Dropout):
-    """Dropout that replaces the generator's noise input; ``at_inference`` keeps it on
-    outside training (the authors' behaviour: their generator never left training mode)."""
-
-    def __init__(self, rate, at_inference: bool = False, **kwargs):
-        super().__init__(rate, **kwargs)
-        self.at_inference = bool(at_inference)
-
-    def call(self, inputs, training=False):
-        return super().call(inputs, training=bool(training) or self.at_inference)
-
-    def get_config(self):
-        return {**super().get_config(), "at_inference": self.at_inference}
 
 
 def generator_channels(image_size: int, base: int) -> list[int]:
@@ -215,7 +155,7 @@ def generator_channels(image_size: int, base: int) -> list[int]:
 
 
 @keras.saving.register_keras_serializable(package="speech2face")
-class Generator(_Config):
+class Generator(ConfigModel):
     """Generator: (B, 128) embedding -> (B, S, S, 3) float32 face in [-1, 1] (tanh), RGB.
 
     Args:
@@ -257,7 +197,7 @@ class Generator(_Config):
                 strides=1 if first else 2,
                 padding="valid" if first else "same",
                 use_bias=False,
-                kernel_initializer=_kernel_init(),
+                kernel_initializer=kernel_init(),
                 name=f"deconv{i}",
             )
             x = keras.layers.SpectralNormalization(conv, name=f"sn_deconv{i}")(x)
@@ -277,26 +217,7 @@ class Generator(_Config):
 
 
 @keras.saving.register_keras_serializable(package="speech2face")
-class TileEmbedding(keras.layers.Layer):
-    """(B, D) -> (B, size, size, D): the embedding repeated at every position."""
-
-    def __init__(self, size: int = 4, **kwargs):
-        super().__init__(**kwargs)
-        self.size = int(size)
-
-    def call(self, x):
-        x = ops.reshape(x, (-1, 1, 1, ops.shape(x)[-1]))
-        return ops.tile(x, (1, self.size, self.size, 1))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.size, self.size, input_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "size": self.size}
-
-
-@keras.saving.register_keras_serializable(package="speech2face")
-class Discriminator(_Config):
+class Discriminator(ConfigModel):
     """Conditional discriminator: (image (B, S, S, 3) in [-1, 1], embedding (B, 128)) ->
     {"score": (B,) float32 (no sigmoid), "features": (B, 4, 4, C) before the embedding}.
 
@@ -327,7 +248,7 @@ class Discriminator(_Config):
                 strides=2,
                 padding="same",
                 use_bias=False,
-                kernel_initializer=_kernel_init(),
+                kernel_initializer=kernel_init(),
                 name=f"conv{i + 1}",
             )
             x = keras.layers.SpectralNormalization(conv, name=f"sn_conv{i + 1}")(x)
@@ -339,7 +260,7 @@ class Discriminator(_Config):
             4,
             padding="valid",
             use_bias=False,
-            kernel_initializer=_kernel_init(),
+            kernel_initializer=kernel_init(),
             name="score_conv",
         )(x)
         score = keras.layers.Reshape((), name="score")(x)
@@ -349,7 +270,7 @@ class Discriminator(_Config):
 
 
 @keras.saving.register_keras_serializable(package="speech2face")
-class SpeakerClassifier(_Config):
+class SpeakerClassifier(ConfigModel):
     """Speaker classifier on the embedding: (B, 128) -> (B, n_identities) logits.
 
     Dense 200 -> BatchNorm -> LeakyReLU 0.2 -> Dense n -> BatchNorm (the logits).
@@ -370,11 +291,11 @@ class SpeakerClassifier(_Config):
                 f"the speaker classifier needs 2 or more identities, got {n_identities}"
             )
         emb = keras.Input((embedding_dim,), name="embedding")
-        x = _dense(hidden, emb, "fc1")
-        x = _bn("bn1")(x)
+        x = dense(hidden, emb, "fc1")
+        x = batch_norm("bn1")(x)
         x = keras.layers.LeakyReLU(0.2, name="lrelu1")(x)
-        x = _dense(n_identities, x, "fc2")
-        logits = _bn("bn2")(x)
+        x = dense(n_identities, x, "fc2")
+        logits = batch_norm("bn2")(x)
         kwargs.setdefault("name", "speaker_classifier")
         super().__init__(emb, logits, **kwargs)
         self._keep(n_identities=n_identities, hidden=hidden, embedding_dim=embedding_dim)
@@ -409,27 +330,3 @@ def build_wav2pix(
     discriminator = Discriminator(image_size, p["base_channels"])
     classifier = SpeakerClassifier(n_identities)
     return encoder, generator, discriminator, classifier
-
-
-def spectral_layers(model) -> list:
-    """Every ``SpectralNormalization`` layer inside ``model`` (nested models included)."""
-    from speech2face.models import nested_layers
-
-    return nested_layers(model, keras.layers.SpectralNormalization)
-
-
-def bake_spectral_norm(model) -> None:
-    """Write kernel / sigma into every spectral-normalised layer, so that inference calls
-    (``training=False``) use the normalised kernels.
-
-    sigma is the exact largest singular value of the kernel seen as a (-1, out_channels)
-    matrix (numpy SVD, once at export), not a power-iteration estimate, whose error from a
-    stored vector can reach a few per cent; ``vector_u`` is set to the matching singular
-    vector, so further power iterations stay at sigma 1 (Miyato et al., ICLR 2018).
-    """
-    for layer in spectral_layers(model):
-        kernel = np.asarray(layer.kernel, np.float64)
-        matrix = kernel.reshape(-1, kernel.shape[-1])
-        _, singular, vt = np.linalg.svd(matrix, full_matrices=False)
-        layer.kernel.assign((kernel / singular[0]).astype(np.float32))
-        layer.vector_u.assign(vt[:1].astype(np.float32))

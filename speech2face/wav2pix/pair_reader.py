@@ -17,7 +17,8 @@ import numpy as np
 from speech2face import integrity
 from speech2face.errors import UserError
 from speech2face.wav2pix.config import WINDOW
-from speech2face.wav2pix.pairs import MANIFEST, scale_and_emphasize
+from speech2face.wav2pix.pair_shards import MANIFEST
+from speech2face.wav2pix.pairs import scale_and_emphasize
 
 
 def resize_faces(images: np.ndarray, size: int) -> np.ndarray:

@@ -116,7 +116,7 @@ def inference_copies(trainer: GANTrainer) -> dict:
     Returns:
         {part name: model} for the names in ``EXPORT_PARTS``.
     """
-    from speech2face.wav2pix.model import bake_spectral_norm
+    from speech2face.wav2pix.layers import bake_spectral_norm
 
     trainer.sync()
     models = (trainer.encoder, trainer.generator, trainer.classifier, trainer.discriminator)

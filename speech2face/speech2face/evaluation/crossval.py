@@ -129,11 +129,11 @@ def _figures(pool: Pool, train, test, pred, fit_pred, decoder, face_encoder) -> 
         "gender_true_feature": balanced_accuracy(truth, judge.predict(pool.feature[test])),
         "gender_pitch": balanced_accuracy(truth, attributes.pitch_gender(pool.f0[test], threshold)),
         "gender_majority_rate": float(np.mean(truth[np.isin(truth, ["M", "F"])] == majority)),
-        "identity_recall1": r["identity"]["recall"]["cosine"][1],
-        "identity_chance": r["identity"]["chance"][1],
-        "segment_recall1": r["segment"]["recall"]["cosine"][1],
-        "segment_chance": r["segment"]["chance"][1],
-        "fit_identity_recall1": fit["identity"]["recall"]["cosine"][1],
+        "identity_recall1": r["identity"]["recall"]["cosine"]["1"],
+        "identity_chance": r["identity"]["chance"]["1"],
+        "segment_recall1": r["segment"]["recall"]["cosine"]["1"],
+        "segment_chance": r["segment"]["chance"]["1"],
+        "fit_identity_recall1": fit["identity"]["recall"]["cosine"]["1"],
     }
 
 

@@ -28,7 +28,7 @@ def _arrays_dropped(result: dict) -> dict:
     }
 
 
-def _filled(result: dict, k: int, identities: np.ndarray) -> np.ndarray:
+def _filled(result: dict, k: str, identities: np.ndarray) -> np.ndarray:
     """(M,) float: a disjoint-gallery result's per-probe recall@k hits at the probes' input
     positions, nan for the probes of identities left out of every gallery."""
     values = np.full(len(identities), np.nan)
@@ -75,13 +75,13 @@ def literature_figures(
     one = sf2f_retrieval.disjoint_gallery_recall(pred, true, identities, n_ids, ks=(1,))
     out = {
         "identity_recall1": intervals.bootstrap_interval(
-            one["per_probe"][1], one["probe_identity"], **kw
+            one["per_probe"]["1"], one["probe_identity"], **kw
         ),
         "segment_recall1": intervals.bootstrap_interval(
             _segment_hits(pred, true), identities, **kw
         ),
     }
-    for k in (1, 5, 10):
+    for k in ("1", "5", "10"):
         if k in sf["per_probe"]:
             out[f"sf2f_recall{k}"] = intervals.bootstrap_interval(
                 sf["per_probe"][k], sf["probe_identity"], **kw
@@ -100,11 +100,11 @@ def literature_figures(
         if interval is not None:
             out[f"gender_{route}"] = interval
     per_probe = {
-        "identity_recall1": _filled(one, 1, identities),
+        "identity_recall1": _filled(one, "1", identities),
         "segment_recall1": _segment_hits(pred, true).astype(float),
         **{
             f"sf2f_recall{k}": _filled(sf, k, identities)
-            for k in (1, 5, 10)
+            for k in ("1", "5", "10")
             if k in sf["per_probe"]
         },
     }

@@ -171,7 +171,7 @@ def voice_face_matching(
     N-way (the speaker's face and N - 1 faces drawn without replacement from the other
     identities' segments) is the exact expectation per probe,
     P_i(N) = prod_{t=0}^{N-2} max(k_i - t, 0) / (M_i - t), averaged over the probes with
-    M_i >= N - 1; exact without ties (ties enter as half a lower face). So "n_way"[2] is the
+    M_i >= N - 1; exact without ties (ties enter as half a lower face). So "n_way"["2"] is the
     probe-averaged 1:2 figure.
 
     Args:
@@ -188,8 +188,8 @@ def voice_face_matching(
     Returns:
         {"probes": M, "pairs": sum_i M_i, "accuracy", "chance": 0.5,
         "gender_matched_pairs", "gender_matched_accuracy" (None without genders or without
-        such pairs), "n_way": {N: accuracy or None when no probe has N - 1 distractors},
-        "n_way_chance": {N: 1 / N}, "per_probe": (M,) float k_i / M_i,
+        such pairs), "n_way": {str(N): accuracy or None when no probe has N - 1 distractors},
+        "n_way_chance": {str(N): 1 / N}, "per_probe": (M,) float k_i / M_i,
         "per_probe_gender_matched": (M,) float (nan where the probe has no gender-matched
         pair), "probe_identity": (M,) identities}. The last three are numpy arrays, in input
         order (for bootstrap intervals over identities): drop them before writing JSON.
@@ -220,8 +220,8 @@ def voice_face_matching(
         "chance": 0.5,
         "gender_matched_pairs": gm_total,
         "gender_matched_accuracy": float(gm_wins.sum() / gm_total) if gm_total else None,
-        "n_way": {n: _n_way(wins, pairs, n) for n in n_ways},
-        "n_way_chance": {n: 1.0 / n for n in n_ways},
+        "n_way": {str(n): _n_way(wins, pairs, n) for n in n_ways},
+        "n_way_chance": {str(n): 1.0 / n for n in n_ways},
         "per_probe": per_probe,
         "per_probe_gender_matched": per_gm,
         "probe_identity": ids,

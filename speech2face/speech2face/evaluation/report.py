@@ -122,10 +122,10 @@ def recall_curves(metrics: dict, path: str | os.PathLike) -> Path:
     ret = metrics["retrieval"]
     fig, axes = plt.subplots(1, len(ret), figsize=(5 * len(ret), 3.6), squeeze=False)
     for ax, (gallery, r) in zip(axes[0], ret.items(), strict=True):
-        ks = [int(k) for k in r["chance"]]
+        ks = list(r["chance"])
         for metric, rec in r["recall"].items():
-            ax.plot(ks, [rec[k] if k in rec else rec[str(k)] for k in ks], marker="o", label=metric)
-        chance = [r["chance"][k] if k in r["chance"] else r["chance"][str(k)] for k in ks]
+            ax.plot([int(k) for k in ks], [rec[k] for k in ks], marker="o", label=metric)
+        chance = [r["chance"][k] for k in ks]
         ax.plot(ks, chance, "k--", label="chance K/N")
         ax.set_title(f"{gallery} gallery (N = {r['gallery_size']}, {r['probes']} voices)")
         ax.set_xlabel("K")
@@ -303,7 +303,7 @@ def _chance(key: str, lit: dict) -> str:
         return f"{1 / i['n_identities' if key == 'identity_recall1' else 'n_segments']:.3f}"
     if key.startswith("sf2f_recall"):
         k = key.removeprefix("sf2f_recall")
-        return f"{(sf['chance'].get(k) or sf['chance'].get(int(k))):.3f}"
+        return f"{sf['chance'][k]:.3f}"
     if key.startswith(("matching", "gender")):
         return "0.500"
     return ""

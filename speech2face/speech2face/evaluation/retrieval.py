@@ -33,12 +33,14 @@ def distances(probes: np.ndarray, gallery: np.ndarray, metric: str) -> np.ndarra
     raise ValueError(f"unknown metric {metric!r}: use one of {METRICS}")
 
 
-def recall_at_k(dist: np.ndarray, truth: np.ndarray, ks=KS) -> dict[int, float]:
-    """Recall@K from a (P, G) distance matrix and the (P,) index of each probe's true item."""
+def recall_at_k(dist: np.ndarray, truth: np.ndarray, ks=KS) -> dict[str, float]:
+    """Recall@K from a (P, G) distance matrix and the (P,) index of each probe's true item,
+    keyed by K as a string ("1", "5", ...: the keys metrics.json holds, so a metrics dict
+    reads the same in memory and from disk)."""
     truth = np.asarray(truth)
     true_d = dist[np.arange(len(truth)), truth]
     rank = (dist < true_d[:, None]).sum(1)  # 0 = nearest; ties count in the probe's favour
-    return {k: float(np.mean(rank < k)) for k in ks}
+    return {str(k): float(np.mean(rank < k)) for k in ks}
 
 
 def retrieval(pred: np.ndarray, true: np.ndarray, identities: np.ndarray, ks=KS) -> dict:
@@ -49,8 +51,8 @@ def retrieval(pred: np.ndarray, true: np.ndarray, identities: np.ndarray, ks=KS)
         true: (N, D) face features of the same segments.
         identities: (N,) identity of each segment.
     Returns:
-        {"segment": {...}, "identity": {...}}, each {"gallery_size", "chance": {K: K/N},
-        "recall": {metric: {K: rate}}}.
+        {"segment": {...}, "identity": {...}}, each {"gallery_size", "chance": {str(K): K/N},
+        "recall": {metric: {str(K): rate}}} (string keys, as in metrics.json).
     """
     ids = np.asarray(identities)
     names = sorted(set(ids))
@@ -64,7 +66,7 @@ def retrieval(pred: np.ndarray, true: np.ndarray, identities: np.ndarray, ks=KS)
         out[name] = {
             "gallery_size": n,
             "probes": len(pred),
-            "chance": {k: min(1.0, k / n) for k in ks},
+            "chance": {str(k): min(1.0, k / n) for k in ks},
             "recall": {m: recall_at_k(distances(pred, gallery, m), truth, ks) for m in METRICS},
         }
     return out

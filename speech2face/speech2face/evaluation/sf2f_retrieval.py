@@ -85,9 +85,10 @@ def disjoint_gallery_recall(
     Returns:
         {"gallery_size": the size used (the number of identities when fewer than asked),
         "galleries": count, "identities_used", "identities_dropped", "probes": probes ranked,
-        "recall": {K: recall averaged over the galleries}, "chance": {K: min(1, K / size)},
+        "recall": {str(K): recall averaged over the galleries}, "chance": {str(K): min(1, K /
+        size)},
         "note": a sentence (one gallery of all identities, or how many were dropped) or None,
-        "per_probe": {K: (P,) bool array, True where the probe's identity is in its top K},
+        "per_probe": {str(K): (P,) bool array, True where the probe's identity is in its top K},
         "probe_identity": (P,) identity of each of those probes}. The P probes are the
         segments of the used identities, in input order. "per_probe" and "probe_identity" are
         numpy arrays (for bootstrap intervals, :mod:`speech2face.evaluation.intervals`): drop
@@ -108,14 +109,14 @@ def disjoint_gallery_recall(
     size, galleries, note = _galleries(n_ids, size)
     used = galleries * size
     rank = np.full(len(inv), -1, np.int64)  # -1: probe of a dropped identity
-    recall = {k: 0.0 for k in ks}
+    recall = {str(k): 0.0 for k in ks}
     for g in range(galleries):
         rows = np.flatnonzero((inv >= g * size) & (inv < (g + 1) * size))
         sim = probes[rows] @ gallery[g * size : (g + 1) * size].T
         own = sim[np.arange(len(rows)), inv[rows] - g * size]
         rank[rows] = (sim > own[:, None]).sum(1)
         for k in ks:
-            recall[k] += float(np.mean(rank[rows] < k)) / galleries
+            recall[str(k)] += float(np.mean(rank[rows] < k)) / galleries
     kept = rank >= 0
     return {
         "gallery_size": size,
@@ -124,8 +125,8 @@ def disjoint_gallery_recall(
         "identities_dropped": n_ids - used,
         "probes": int(kept.sum()),
         "recall": recall,
-        "chance": {k: min(1.0, k / size) for k in ks},
+        "chance": {str(k): min(1.0, k / size) for k in ks},
         "note": note,
-        "per_probe": {k: rank[kept] < k for k in ks},
+        "per_probe": {str(k): rank[kept] < k for k in ks},
         "probe_identity": ids[kept],
     }

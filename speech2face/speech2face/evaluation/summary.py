@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 
-def _get(d: dict, k):
-    return d[k] if k in d else d[str(k)]
-
-
 def fit_line(fit: dict) -> str:
     """The training split's own recall@1 and spread, and a warning when it collapsed."""
     line = (
@@ -30,8 +26,8 @@ def protocol_lines(m: dict) -> list[str]:
         rec = r["recall"]["cosine"]
         lines.append(
             f"  recall@1 {gallery:8s} gallery (N={r['gallery_size']:3d}): "
-            f"{_get(rec, 1):.3f} (chance {_get(r['chance'], 1):.3f}); "
-            f"recall@5 {_get(rec, 5):.3f} (chance {_get(r['chance'], 5):.3f})"
+            f"{rec['1']:.3f} (chance {r['chance']['1']:.3f}); "
+            f"recall@5 {rec['5']:.3f} (chance {r['chance']['5']:.3f})"
         )
     sim = m["similarity"]["angle_deg"]
     lines.append(f"  angle predicted vs true feature: {sim['mean']:.1f} ± {sim['std']:.1f} deg")
@@ -108,8 +104,8 @@ def literature_lines(m: dict) -> list[str]:
     size = sf["gallery_size"]
     note = f"; {sf['note']}" if sf.get("note") else ""
     recall = ", ".join(
-        f"R@{k} {interval_text(iv.get(f'sf2f_recall{k}'))} (chance {_get(sf['chance'], k):.3f})"
-        for k in (1, 5, 10)
+        f"R@{k} {interval_text(iv.get(f'sf2f_recall{k}'))} (chance {sf['chance'][k]:.3f})"
+        for k in ("1", "5", "10")
         if f"sf2f_recall{k}" in iv
     )
     lines.append(f"  SF2F retrieval, galleries of {size} identities{note}: {recall}")

@@ -145,7 +145,7 @@ class WindowBatches:
 
     Yields (waveforms (B, 96000) float32, speaker labels (B,) int32 or target embeddings
     (B, E) float32), augmented
-    (:func:`speech2face.speech2face.data.reader.augment_waveforms`) when asked.
+    (:func:`speech2face.speech2face.data.batches.augment_waveforms`) when asked.
     """
 
     def __init__(self, waves, labels, batch_size, seed, start, total, augment):
@@ -158,7 +158,7 @@ class WindowBatches:
         return self.total - self.start
 
     def __getitem__(self, i):
-        from speech2face.speech2face.data.reader import augment_waveforms
+        from speech2face.speech2face.data.batches import augment_waveforms
 
         epoch, position = divmod(self.start + i, self.per_epoch)
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.labels))

@@ -288,7 +288,7 @@ def _finetune(model, dataset, config, scale, out: Path) -> int:
     """Train the whole model (LSTM included) from waveforms; returns the steps run."""
     import keras
 
-    from speech2face.speech2face.data.reader import SegmentBatches
+    from speech2face.speech2face.data.batches import SegmentBatches
     from speech2face.speech2face.training.losses import StandardizedLoss
     from speech2face.speech2face.training.voice import StepBatches, balance_weights
 

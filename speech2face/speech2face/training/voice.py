@@ -31,7 +31,8 @@ import numpy as np
 from speech2face.dataset.shards import decode_audio
 from speech2face.errors import UserError
 from speech2face.speech2face.bundle import MEAN_FILE, write_bundle
-from speech2face.speech2face.data.reader import Dataset, SegmentBatches
+from speech2face.speech2face.data.batches import SegmentBatches
+from speech2face.speech2face.data.reader import Dataset
 from speech2face.speech2face.training.batchnorm import precise_batchnorm
 from speech2face.speech2face.training.config import TrainConfig
 from speech2face.speech2face.training.decoder import DECODER_FILE
