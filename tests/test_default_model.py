@@ -48,7 +48,7 @@ def test_predict_without_a_model_uses_the_shipped_one(data_dir, tmp_path, capsys
     from speech2face import faces
     from speech2face.cli import main
     from speech2face.dataset.sources.folder import manifest_clips
-    from speech2face.faces.rendered import rendered_to_crops
+    from speech2face.faces.predicted import predicted_to_crops
     from speech2face.speech2face.evaluation.face_judges import load_judges
 
     clips = [c for c in manifest_clips(data_dir / "manifest.csv") if c.split == "test"]
@@ -60,7 +60,7 @@ def test_predict_without_a_model_uses_the_shipped_one(data_dir, tmp_path, capsys
     assert len(rows) == len(voices) == 10
     images = np.stack([faces.read_image(tmp_path / r["face"]) for r in rows])
     assert images.std() > 10  # faces, not the plain background
-    described = faces.get_encoder("dlib").encode(rendered_to_crops(images / 255.0))
+    described = faces.get_encoder("dlib").encode(predicted_to_crops(images / 255.0))
     judged = load_judges().predict(described)["gender"]
     truth = {c.identity: c.gender for c in clips}
     by_voice = {str(c.sidecar or c.media): c.identity for c in clips}

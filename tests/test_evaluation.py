@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial.distance import cdist
 
 from speech2face import audio
-from speech2face.faces.rendered import landmark_detection_ratio
+from speech2face.faces.predicted import landmark_detection_ratio
 from speech2face.speech2face.evaluation import attributes, craniofacial, retrieval
 
 RNG = np.random.default_rng(0)

@@ -69,7 +69,13 @@ def test_matches_brute_force_with_a_dropped_block():
         np.testing.assert_array_equal(out["probe_identity"], ids[kept])
     assert out["probes"] == len(kept) < len(ids)
     assert 0 < out["recall"]["1"] < 1  # noisy predictions: neither perfect nor nothing
-    assert out["recall"]["5"] == 1.0 and out["chance"] == {"1": 0.2, "2": 0.4, "3": 0.6, "5": 1.0, "6": 1.0}
+    assert out["recall"]["5"] == 1.0 and out["chance"] == {
+        "1": 0.2,
+        "2": 0.4,
+        "3": 0.6,
+        "5": 1.0,
+        "6": 1.0,
+    }
     # the dropped identities are the last in sorted order
     assert set(ids) - set(out["probe_identity"]) == {"id020", "id021", "id022"}
 

@@ -76,7 +76,7 @@ def test_decoder_learns_canonical_faces_that_keep_identity(prepared, data_dir, t
     import keras
 
     from speech2face import faces
-    from speech2face.faces.rendered import rendered_to_crops
+    from speech2face.faces.predicted import predicted_to_crops
     from speech2face.speech2face.evaluation.decoder_quality import decoder_quality, identity_top1
     from speech2face.speech2face.training.config import DecoderConfig
     from speech2face.speech2face.training.decoder import train_decoder
@@ -91,7 +91,7 @@ def test_decoder_learns_canonical_faces_that_keep_identity(prepared, data_dir, t
     feature, identity = gathered["feature"], gathered["identity"].astype(str)
     pred = decoder.predict(feature, verbose=0, batch_size=16)
     encoder = faces.get_encoder("dlib")
-    rendered = encoder.encode(rendered_to_crops(pred["image"]), pred["landmarks"] * 224)
+    rendered = encoder.encode(predicted_to_crops(pred["image"]), pred["landmarks"] * 224)
     top1, n = identity_top1(rendered, identity, feature, identity)
     assert n >= 20 and top1 >= 0.4, (top1, n)
     held_out = json.loads((out / "decoder_metrics.json").read_text())

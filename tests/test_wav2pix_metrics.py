@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from speech2face.errors import UserError
-from speech2face.faces.rendered import landmark_detection_ratio
+from speech2face.faces.predicted import landmark_detection_ratio
 from speech2face.wav2pix import metrics as m
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.errors import UserError
-from speech2face.faces.rendered import faces_found, landmark_detection_ratio
+from speech2face.faces.predicted import faces_found, landmark_detection_ratio
 from speech2face.wav2pix.config import MAX_PAIRS
 from speech2face.wav2pix.metrics import (
     InceptionFeatures,

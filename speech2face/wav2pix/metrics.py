@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from speech2face.errors import UserError
-from speech2face.faces.rendered import rendered_to_crops
+from speech2face.faces.predicted import predicted_to_crops
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def crop_descriptors(images: np.ndarray, crop_scale: float) -> np.ndarray:
         )
     )
     out = np.zeros((len(images), 128), np.float32)
-    for i, image in enumerate(rendered_to_crops(images, SIDE)):
+    for i, image in enumerate(predicted_to_crops(images, SIDE)):
         shape = dlib_files.shape_predictor()(image, box)
         out[i] = np.asarray(dlib_files.resnet_descriptor().compute_face_descriptor(image, shape))
     return out
@@ -153,7 +153,7 @@ class InceptionFeatures:
 
         out = []
         for i in range(0, len(images), batch):
-            x = rendered_to_crops(images[i : i + batch], 299).astype(np.float32)
+            x = predicted_to_crops(images[i : i + batch], 299).astype(np.float32)
             x = keras.applications.inception_v3.preprocess_input(x)
             out.append(np.asarray(self.model(x, training=False)))
         return np.concatenate(out).astype(np.float32)

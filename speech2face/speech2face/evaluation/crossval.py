@@ -109,14 +109,14 @@ def _fold_figures(pool: Pool, train, test, config, decoder, face_encoder) -> dic
 
 def _figures(pool: Pool, train, test, pred, fit_pred, decoder, face_encoder) -> dict:
     """A fold's figures from the predicted features of its held-out and training segments."""
-    from speech2face.faces.rendered import rendered_to_crops
+    from speech2face.faces.predicted import predicted_to_crops
     from speech2face.speech2face.evaluation import attributes, retrieval
 
     known = np.isin(pool.gender[train], ["M", "F"])
     judge = attributes.gender_classifier(pool.feature[train][known], pool.gender[train][known])
     threshold = attributes.best_threshold(pool.f0[train][known], pool.gender[train][known])
     images = np.clip(decoder.predict(pred, verbose=0, batch_size=16)["image"], 0, 1)
-    rendered = face_encoder.encode(rendered_to_crops(images))
+    rendered = face_encoder.encode(predicted_to_crops(images))
     truth = pool.gender[test]
     majority = max("MF", key=lambda g: np.sum(pool.gender[train] == g))
     r = retrieval.retrieval(pred, pool.feature[test], pool.identity[test], ks=(1,))

@@ -23,7 +23,7 @@ import numpy as np
 
 from speech2face.faces import canonical
 from speech2face.faces.alignment import CROP_SIZE
-from speech2face.faces.rendered import rendered_to_crops
+from speech2face.faces.predicted import predicted_to_crops
 
 REID_GALLERY = 200  # identities per re-identification gallery
 
@@ -147,7 +147,7 @@ def decoder_quality(decoder, faces: dict, encoder, crop_size: int = CROP_SIZE) -
     pred = decoder.predict(faces["feature"], verbose=0, batch_size=16)
     lm = pred["landmarks"] * crop_size
     err = float(np.linalg.norm(lm - faces["landmarks"], axis=-1).mean())
-    crops = rendered_to_crops(pred["image"], crop_size)
+    crops = predicted_to_crops(pred["image"], crop_size)
     rendered = encoder.encode(crops, lm)
     top1, n_ids = identity_top1(rendered, faces["identity"], faces["feature"], faces["identity"])
     real = encoder.encode(faces["face"], faces["landmarks"])

@@ -21,7 +21,7 @@ from speech2face import faces
 from speech2face.dataset.shards import decode_audio
 from speech2face.errors import UserError
 from speech2face.evaluation.probes import probes_file, write_probes
-from speech2face.faces.rendered import faces_found, landmark_detection_ratio, rendered_to_crops
+from speech2face.faces.predicted import faces_found, landmark_detection_ratio, predicted_to_crops
 from speech2face.speech2face.data.reader import Dataset
 from speech2face.speech2face.evaluation import attributes, craniofacial, retrieval
 from speech2face.speech2face.evaluation.literature import GALLERY_SIZE, literature_figures
@@ -71,7 +71,7 @@ class GenderJudge:
         true feature (described by dlib), the predicted and the true feature, and pitch."""
 
         def of_faces(images):
-            return self.classifier.predict(self.encoder.encode(rendered_to_crops(images)))
+            return self.classifier.predict(self.encoder.encode(predicted_to_crops(images)))
 
         f0 = np.array([attributes.median_f0(w) for w in decode_audio(split_data["audio"])])
         return {
@@ -132,7 +132,7 @@ def face_attributes(encoder, decoded: dict, true_features: np.ndarray) -> dict:
     """
     from speech2face.speech2face.evaluation.face_judges import attribute_agreement, load_judges
 
-    crops = rendered_to_crops(decoded["image"])
+    crops = predicted_to_crops(decoded["image"])
     described = encoder.encode(crops, np.asarray(decoded["landmarks"]) * crops.shape[1])
     return attribute_agreement(load_judges(), described, true_features)
 
@@ -183,7 +183,7 @@ def _scored(scorer, seg: dict, from_voice) -> tuple:
     from the voices and of the real aligned faces."""
     if scorer is None:
         return None
-    return scorer.encode(rendered_to_crops(from_voice)), scorer.encode(seg["face"])
+    return scorer.encode(predicted_to_crops(from_voice)), scorer.encode(seg["face"])
 
 
 def evaluate_split(
