@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from speech2face.cli.options import config_option, config_options
+from speech2face.cli.options import add_options, config_options, option
 from speech2face.cli.sources import add_source_arguments
 from speech2face.dataset.sources import SourceConfig
 from speech2face.faces.detect import DETECTORS
@@ -117,105 +117,99 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+# `wav2pix prepare`: how pairs are cut (PairConfig) ...
+PAIR_OPTIONS = (
+    option("--image-size", "image_size", "stored crop side", type=int, choices=IMAGE_SIZES),
+    option("--frames-per-second", "frames_per_second", "faces a second", type=float),
+    option("--factor", "factor", "1 s windows per face", type=int),
+    option(
+        "--context-seconds",
+        "context_seconds",
+        "windows lie within this distance of their frame",
+        type=float,
+    ),
+    option("--crop-scale", "crop_scale", "crop side / face box side", type=float),
+    option("--detector", "detector", "dlib detector", choices=DETECTORS),
+    option("--min-rms", "min_rms", "silence threshold (RMS)", type=float),
+    option("--seed", "seed", "seed of the window draws", type=int),
+)
+
+# ... and how they are stored (PairBuildConfig)
+PAIR_BUILD_OPTIONS = (
+    option("--workers", "workers", "worker processes", type=int),
+    option("--clips-per-shard", "clips_per_shard", "clips per shard", type=int),
+)
+
+# `wav2pix train` (Wav2PixConfig)
+TRAIN_OPTIONS = (
+    option(
+        "--preset",
+        "preset",
+        "paper: the authors' sizes, batch 64; small: a quarter of the channels, batch 16",
+        choices=["small", "paper"],
+    ),
+    option("--image-size", "image_size", "face side", type=int, choices=IMAGE_SIZES),
+    option(
+        ("--batch-size", "--batchsize"),
+        "batch_size",
+        "pairs per step (default: the preset's)",
+        type=int,
+    ),
+    option("--epochs", "epochs", "passes over the training pairs", type=float),
+    option("--steps", "steps", "training steps (overrides --epochs)", type=int),
+    option("--checkpoint-every", "checkpoint_every", "steps between checkpoints", type=int),
+    option("--lr-d", "lr_d", "discriminator learning rate", type=float),
+    option("--lr-g", "lr_g", "generator learning rate", type=float),
+    option(
+        "--lr-encoder",
+        "lr_encoder",
+        "speech encoder and speaker classifier learning rate (default: --lr-g, the paper)",
+        type=float,
+    ),
+    option(
+        "--speech-encoder",
+        "speech_encoder",
+        "segan (the authors' encoder, trained) or ge2e (the frozen pretrained GE2E speaker "
+        "encoder + a trained Dense to the embedding; not in the paper)",
+    ),
+    option(
+        "--embedding-gain",
+        "embedding_gain",
+        "constant the embedding is multiplied by at the generator's input (1: the paper; the "
+        "CPU demo uses 100, see docs/wav2pix.md)",
+        type=float,
+    ),
+    option(
+        "--balanced",
+        "balanced",
+        "draw identities uniformly, then a pair (the paper: shuffled passes over the pairs)",
+        action="store_true",
+    ),
+    option(
+        ("--num_gpu", "--num-gpu"),
+        "num_gpu",
+        "data-parallel devices (DataParallel on JAX, MirroredStrategy on TF)",
+        type=int,
+    ),
+    option("--seed", "seed", "random seed", type=int),
+)
+
+
 def add_pair_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `wav2pix prepare`: SourceConfig, PairConfig and PairBuildConfig fields."""
     p.add_argument("path", help="folder, manifest CSV, VoxCeleb root, AVSpeech or channel CSV")
     p.add_argument("-o", "--output", required=True, help="pair dataset folder (rerun: resume)")
     add_source_arguments(p)
     p.set_defaults(split_mode=SPLIT_MODE)  # the Wav2Pix protocol; cuts keep 1 s windows
-    build, pair = PairBuildConfig, PairConfig
-    config_option(p, "--workers", build, "workers", "worker processes", type=int)
-    config_option(p, "--clips-per-shard", build, "clips_per_shard", "clips per shard", type=int)
-    config_option(
-        p, "--image-size", pair, "image_size", "stored crop side", type=int, choices=IMAGE_SIZES
-    )
-    config_option(p, "--frames-per-second", pair, "frames_per_second", "faces a second", type=float)
-    config_option(p, "--factor", pair, "factor", "1 s windows per face", type=int)
-    config_option(
-        p,
-        "--context-seconds",
-        pair,
-        "context_seconds",
-        "windows lie within this distance of their frame",
-        type=float,
-    )
-    config_option(p, "--crop-scale", pair, "crop_scale", "crop side / face box side", type=float)
-    config_option(p, "--detector", pair, "detector", "dlib detector", choices=DETECTORS)
-    config_option(p, "--min-rms", pair, "min_rms", "silence threshold (RMS)", type=float)
-    config_option(p, "--seed", pair, "seed", "seed of the window draws", type=int)
+    add_options(p, PairBuildConfig, PAIR_BUILD_OPTIONS)
+    add_options(p, PairConfig, PAIR_OPTIONS)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of `wav2pix train`: the fields of Wav2PixConfig."""
+    """Options of `wav2pix train`: --data, -o and the fields of Wav2PixConfig."""
     p.add_argument("--data", required=True, help="pair dataset from `wav2pix prepare`")
     p.add_argument("-o", "--output", required=True, help="run folder (rerun: resume exactly)")
-    c = Wav2PixConfig
-    config_option(
-        p,
-        "--preset",
-        c,
-        "preset",
-        "paper: the authors' sizes, batch 64; small: a quarter of the channels, batch 16",
-        choices=["small", "paper"],
-    )
-    config_option(p, "--image-size", c, "image_size", "face side", type=int, choices=IMAGE_SIZES)
-    config_option(
-        p,
-        ["--batch-size", "--batchsize"],
-        c,
-        "batch_size",
-        "pairs per step (default: the preset's)",
-        type=int,
-    )
-    config_option(p, "--epochs", c, "epochs", "passes over the training pairs", type=float)
-    config_option(p, "--steps", c, "steps", "training steps (overrides --epochs)", type=int)
-    config_option(
-        p, "--checkpoint-every", c, "checkpoint_every", "steps between checkpoints", type=int
-    )
-    config_option(p, "--lr-d", c, "lr_d", "discriminator learning rate", type=float)
-    config_option(p, "--lr-g", c, "lr_g", "generator learning rate", type=float)
-    config_option(
-        p,
-        "--lr-encoder",
-        c,
-        "lr_encoder",
-        "speech encoder and speaker classifier learning rate (default: --lr-g, the paper)",
-        type=float,
-    )
-    config_option(
-        p,
-        "--speech-encoder",
-        c,
-        "speech_encoder",
-        "segan (the authors' encoder, trained) or ge2e (the frozen pretrained GE2E speaker "
-        "encoder + a trained Dense to the embedding; not in the paper)",
-    )
-    config_option(
-        p,
-        "--embedding-gain",
-        c,
-        "embedding_gain",
-        "constant the embedding is multiplied by at the generator's input (1: the paper; the "
-        "CPU demo uses 100, see docs/wav2pix.md)",
-        type=float,
-    )
-    config_option(
-        p,
-        "--balanced",
-        c,
-        "balanced",
-        "draw identities uniformly, then a pair (the paper: shuffled passes over the pairs)",
-        action="store_true",
-    )
-    config_option(
-        p,
-        ["--num_gpu", "--num-gpu"],
-        c,
-        "num_gpu",
-        "data-parallel devices (DataParallel on JAX, MirroredStrategy on TF)",
-        type=int,
-    )
-    config_option(p, "--seed", c, "seed", "random seed", type=int)
+    add_options(p, Wav2PixConfig, TRAIN_OPTIONS)
 
 
 def register(sub) -> None:
