@@ -7,7 +7,9 @@ go to file descriptor 2, not to ``sys.stderr``. :func:`install` makes the first 
 ``tensorflow`` (whichever module triggers it: Keras, a stage) run with descriptor 2 on
 ``/dev/null``; Python's own errors still reach the terminal, since they are printed after
 the import returns or raises. ``TF_CPP_MIN_LOG_LEVEL=2`` (unless set) keeps TensorFlow's
-later INFO and WARNING lines away too.
+later INFO and WARNING lines away too, and the Python loggers of the libraries
+(:data:`LIBRARY_LOGGERS`: TensorFlow's retracing warnings, matplotlib's notes on category
+axes) show only what is above their chatter.
 """
 
 from __future__ import annotations
@@ -16,10 +18,16 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import logging
 import os
 import sys
 
 TARGET = "tensorflow"
+LIBRARY_LOGGERS = {
+    "tensorflow": logging.ERROR,
+    "absl": logging.ERROR,
+    "matplotlib": logging.WARNING,
+}
 
 
 @contextlib.contextmanager
@@ -57,8 +65,11 @@ class _QuietFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Import TensorFlow quietly when something first imports it (no-op if it already is)."""
+    """Import TensorFlow quietly when something first imports it (no-op if it already is),
+    and raise the level of the libraries' Python loggers."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    for name, level in LIBRARY_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
     if TARGET in sys.modules or any(isinstance(f, _QuietFinder) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietFinder())

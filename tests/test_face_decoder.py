@@ -137,3 +137,28 @@ def test_decoders_saved_before_the_mask_still_load(tmp_path):
     )
     new = build_face_decoder(128, MEAN, "small").get_layer("image")
     assert new.background is not None and new.control_points is not None
+
+
+def test_render_interpolation_is_saved_and_old_decoders_stay_bilinear(tmp_path):
+    """New decoders render bicubically (in [0, 1]); a LandmarkWarp config without the key
+    (saved before it) renders bilinearly, as it did; the setting survives a save."""
+    from speech2face.speech2face.models.face_decoder import RENDER_INTERPOLATION, LandmarkWarp
+
+    model = build_face_decoder(128, MEAN, "small")
+    layer = model.get_layer("image")
+    assert layer.interpolation == RENDER_INTERPOLATION == "bicubic"
+    config = layer.get_config()
+    config.pop("interpolation")
+    assert LandmarkWarp.from_config(config).interpolation == "bilinear"
+    model.save(tmp_path / "new.keras")
+    loaded = keras.models.load_model(tmp_path / "new.keras")
+    assert loaded.get_layer("image").interpolation == "bicubic"
+    x = np.random.default_rng(3).normal(size=(2, 128)).astype(np.float32)
+    out = loaded(x)
+    image = np.asarray(out["image"])
+    assert image.min() >= 0.0 and image.max() <= 1.0
+    old = LandmarkWarp.from_config(config)
+    linear = np.asarray(old([out["texture"], out["landmarks"]]))
+    assert 0 < np.abs(image - linear).max() < 0.5  # the same face, resampled otherwise
+    with pytest.raises(ValueError, match="unknown interpolation"):
+        LandmarkWarp(MEAN, interpolation="nearest")

@@ -49,3 +49,17 @@ def test_cli_is_quiet_unless_verbose(tmp_path):
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("speech2face evaluate: error:")
     assert not [m for m in MARKERS if m in out.stderr], out.stderr[-2000:]
+
+
+def test_library_loggers_keep_their_chatter_to_themselves():
+    """TensorFlow's Python warnings (e.g. retracing) and matplotlib's INFO notes are not
+    printed after install(); the project's own INFO lines are."""
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO); "
+        "from speech2face import quiet; quiet.install(); import tensorflow as tf; "
+        "tf.get_logger().warning('RETRACE-MARK'); "
+        "logging.getLogger('matplotlib.category').info('MPL-MARK'); "
+        "logging.getLogger('speech2face.x').info('OWN-MARK')"
+    )
+    out = _stderr(code)
+    assert "OWN-MARK" in out and "RETRACE-MARK" not in out and "MPL-MARK" not in out, out

@@ -6,9 +6,9 @@ feature -> ``f_dec`` (Dense 1000 + ReLU; the layer the Speech2Face loss compares
   -> texture branch: Dense -> (S/16, S/16, 256) -> 4 transposed convs 5x5 stride 2 with
      max(256 / 2^i, 32) channels and ReLU -> 1x1 conv -> RGB texture in [0, 1] (S x S)
   -> render: the texture warped from the mean landmarks to the predicted ones
-     (:func:`speech2face.speech2face.models.warp.sparse_image_warp`, image border pinned), the face
-     (the feathered convex hull of the landmarks and the forehead, :func:`face_mask`,
-     warped with it) laid on a plain background.
+     (:func:`speech2face.speech2face.models.warp.sparse_image_warp`, image border pinned,
+     resampled bicubically), the face (the feathered convex hull of the landmarks and the
+     forehead, :func:`face_mask`, warped with it) laid on a plain background.
 Presets: ``paper`` (224 px), ``small`` (64 px), ``small128`` (128 px) for CPUs and
 ``medium128`` (128 px, twice the channels: the shipped model's, trained on ~20,000 faces).
 """
@@ -36,6 +36,10 @@ BROWS = slice(17, 27)
 # The render's control points: all but the inner lips (61-63, 65-67). Rendered faces have
 # closed mouths, whose inner-lip pairs nearly coincide: a spline through them is ill-posed.
 RENDER_POINTS = tuple(i for i in range(N_LANDMARKS) if i not in (61, 62, 63, 65, 66, 67))
+# How the render resamples the texture. A bilinear resampling at fractional offsets is a
+# blur: the shipped decoder's renders kept 0.26 of a real face's Laplacian detail with it,
+# 0.36 bicubically, from the same texture (whose own ratio is 0.53; issue 20).
+RENDER_INTERPOLATION = "bicubic"
 
 
 def face_mask(landmarks, size: int, feather: float = MASK_FEATHER, forehead: float = FOREHEAD):
@@ -85,6 +89,10 @@ class LandmarkWarp(keras.layers.Layer):
         mask_feather: the mask's feather (:func:`face_mask`).
         control_points: indices of the landmarks that steer the warp (None: all 68, as
             decoders saved before :data:`RENDER_POINTS`).
+        interpolation: how the texture is resampled, "bilinear" (decoders saved before
+            :data:`RENDER_INTERPOLATION` load so and render as they did) or "bicubic"
+            (:func:`speech2face.speech2face.models.warp.dense_image_warp`); the bicubic face
+            is clipped to [0, 1] (the cubic kernel overshoots a little).
     """
 
     def __init__(
@@ -94,9 +102,17 @@ class LandmarkWarp(keras.layers.Layer):
         background=None,
         mask_feather: float = MASK_FEATHER,
         control_points=None,
+        interpolation: str = "bilinear",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        from speech2face.speech2face.models.warp import INTERPOLATIONS
+
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                f"unknown interpolation {interpolation!r}: use one of {INTERPOLATIONS}"
+            )
+        self.interpolation = interpolation
         self.mean_landmarks = np.asarray(mean_landmarks, np.float32).reshape(N_LANDMARKS, 2)
         self.num_boundary_points = int(num_boundary_points)
         self.background = None if background is None else [float(v) for v in background]
@@ -123,16 +139,18 @@ class LandmarkWarp(keras.layers.Layer):
         # (x, y) normalised -> (row, col) pixels
         src = ops.flip(mean, axis=-1)
         dst = ops.flip(landmarks * scale, axis=-1)
+        pins, how = self.num_boundary_points, self.interpolation
         if self.background is None:
-            warped, _ = sparse_image_warp(texture, src, dst, 2, 0.0, self.num_boundary_points)
-            return warped
+            warped, _ = sparse_image_warp(texture, src, dst, 2, 0.0, pins, how)
+            return warped if how == "bilinear" else ops.clip(warped, 0.0, 1.0)
         mask = ops.broadcast_to(ops.convert_to_tensor(self._mask), ops.shape(texture[..., :1]))
         warped, _ = sparse_image_warp(
-            ops.concatenate([texture, mask], axis=-1), src, dst, 2, 0.0, self.num_boundary_points
+            ops.concatenate([texture, mask], axis=-1), src, dst, 2, 0.0, pins, how
         )
         alpha = ops.clip(warped[..., 3:], 0.0, 1.0)
         background = ops.convert_to_tensor(np.asarray(self.background, np.float32))
-        return warped[..., :3] * alpha + background * (1.0 - alpha)
+        image = warped[..., :3] * alpha + background * (1.0 - alpha)
+        return image if how == "bilinear" else ops.clip(image, 0.0, 1.0)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
@@ -145,6 +163,7 @@ class LandmarkWarp(keras.layers.Layer):
             background=self.background,
             mask_feather=self.mask_feather,
             control_points=self.control_points,
+            interpolation=self.interpolation,
         )
         return config
 
@@ -160,8 +179,9 @@ def build_face_decoder(
         preset: a name of :data:`PRESETS`; ``overrides`` change single settings of
             the preset (image_size, f_dec_units, landmark_units, base_channels) or of the
             render: background (RGB in [0, 1], default :data:`BACKGROUND`; None renders the
-            bare warped texture, as decoders before the face mask), mask_feather and
-            control_points (default :data:`RENDER_POINTS`; None: all 68).
+            bare warped texture, as decoders before the face mask), mask_feather,
+            control_points (default :data:`RENDER_POINTS`; None: all 68) and interpolation
+            (default :data:`RENDER_INTERPOLATION`).
     Returns:
         Functional model: (B, feature_dim) float32 -> {"image": (B, S, S, 3) in [0, 1],
         "texture": (B, S, S, 3), "landmarks": (B, 68, 2) normalised (x, y)}.
@@ -175,6 +195,7 @@ def build_face_decoder(
         "background": BACKGROUND,
         "mask_feather": MASK_FEATHER,
         "control_points": RENDER_POINTS,
+        "interpolation": RENDER_INTERPOLATION,
     }
     cfg = {**PRESETS[preset], **render, **overrides}
     size = cfg["image_size"]
@@ -208,6 +229,7 @@ def build_face_decoder(
         background=cfg["background"],
         mask_feather=cfg["mask_feather"],
         control_points=cfg["control_points"],
+        interpolation=cfg["interpolation"],
         name="image",
     )([texture, landmarks])
     model = keras.Model(

@@ -3,8 +3,11 @@
 Same semantics as tensorflow-addons' ``tfa.image.sparse_image_warp`` (which no longer
 installs with TF >= 2.16), as used by Cole et al. (CVPR 2017) to render a face from a
 texture and landmarks: the displacements at the control points are interpolated over the
-whole image with a polyharmonic spline, then the image is resampled bilinearly so that
-``warped[dest] = image[source]``. Coordinates are (row, col) in pixels, as in tfa.
+whole image with a polyharmonic spline, then the image is resampled so that
+``warped[dest] = image[source]``: bilinearly as tfa does, or bicubically (Keys' cubic
+convolution), which keeps the fine detail a bilinear resampling averages away (at half a
+pixel's offset bilinear weights are a [0.5, 0.5] blur). Coordinates are (row, col) in
+pixels, as in tfa.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 from keras import ops
 
 EPSILON = 1e-10  # floor of squared distances inside the log of the spline kernel
+INTERPOLATIONS = ("bilinear", "bicubic")
+KEYS_A = -0.5  # Keys (1981) cubic convolution parameter, as PIL, Matlab and tf.image "bicubic"
 
 
 def boundary_points(height: int, width: int, num_boundary_points: int) -> np.ndarray:
@@ -95,44 +100,70 @@ def interpolate_spline(centers, values, query, order: int = 2, regularization_we
     return rbf + affine
 
 
-def dense_image_warp(image, flow):
-    """Bilinear resampling: ``out[b, y, x] = image[b, y - flow[b, y, x, 0], x - flow[..., 1]]``.
+def dense_image_warp(image, flow, interpolation: str = "bilinear"):
+    """Resample ``out[b, y, x] = image[b, y - flow[b, y, x, 0], x - flow[b, y, x, 1]]``.
 
     Source positions are clamped to the image (edge pixels repeat), as in tfa's
-    ``dense_image_warp``. Written with ``keras.ops.take`` on the flattened image (four
-    gathers) rather than ``keras.ops.image.map_coordinates``: the latter needs static
-    shapes on the TensorFlow backend (it fails inside ``Model.predict``, whose batch size
-    is unknown) and interpolates along the batch and channel axes too (16 gathers).
+    ``dense_image_warp``. Written with ``keras.ops.take`` on the flattened image (4 gathers
+    bilinear, 16 bicubic) rather than ``keras.ops.image.map_coordinates``: the latter needs
+    static shapes on the TensorFlow backend (it fails inside ``Model.predict``, whose batch
+    size is unknown) and interpolates along the batch and channel axes too.
 
     Args:
         image: (B, H, W, C) float32. flow: (B, H, W, 2) float32 (row, col) displacements.
+        interpolation: "bilinear" (tfa) or "bicubic": Keys' cubic convolution with a = -0.5
+            (R. Keys, "Cubic convolution interpolation for digital image processing", IEEE
+            Trans. ASSP 29(6), 1981), an interpolating kernel (integer positions give the
+            pixels themselves) that may overshoot the input range by a little.
     Returns:
         (B, H, W, C) float32.
+    Raises:
+        ValueError: an unknown interpolation.
     """
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"unknown interpolation {interpolation!r}: use one of {INTERPOLATIONS}")
     shape = ops.shape(image)
     b, h, w, c = shape[0], shape[1], shape[2], shape[3]
     rows = ops.reshape(ops.arange(h, dtype="float32"), (1, h, 1))
     cols = ops.reshape(ops.arange(w, dtype="float32"), (1, 1, w))
     src_r = ops.clip(rows - flow[..., 0], 0.0, ops.cast(h - 1, "float32"))
     src_c = ops.clip(cols - flow[..., 1], 0.0, ops.cast(w - 1, "float32"))
-    r0 = ops.floor(src_r)
-    c0 = ops.floor(src_c)
-    wr = ops.expand_dims(src_r - r0, -1)
-    wc = ops.expand_dims(src_c - c0, -1)
-    r0 = ops.cast(r0, "int32")
-    c0 = ops.cast(c0, "int32")
-    r1 = ops.minimum(r0 + 1, h - 1)
-    c1 = ops.minimum(c0 + 1, w - 1)
+    r0, c0 = ops.floor(src_r), ops.floor(src_c)
+    fr, fc = ops.expand_dims(src_r - r0, -1), ops.expand_dims(src_c - c0, -1)
+    r0, c0 = ops.cast(r0, "int32"), ops.cast(c0, "int32")
     flat = ops.reshape(image, (-1, c))
     base = ops.reshape(ops.arange(b, dtype="int32") * (h * w), (-1, 1, 1))
 
-    def gather(r, col):
+    def gather(dr: int, dc: int):
+        r = ops.clip(r0 + dr, 0, h - 1)
+        col = ops.clip(c0 + dc, 0, w - 1)
         index = ops.reshape(base + r * w + col, (-1,))
         return ops.reshape(ops.take(flat, index, axis=0), ops.shape(image))
 
-    top = gather(r0, c0) * (1.0 - wc) + gather(r0, c1) * wc
-    bottom = gather(r1, c0) * (1.0 - wc) + gather(r1, c1) * wc
-    return top * (1.0 - wr) + bottom * wr
+    if interpolation == "bilinear":
+        top = gather(0, 0) * (1.0 - fc) + gather(0, 1) * fc
+        bottom = gather(1, 0) * (1.0 - fc) + gather(1, 1) * fc
+        return top * (1.0 - fr) + bottom * fr
+    wr, wc = _keys_weights(fr), _keys_weights(fc)
+    out = 0.0
+    for i, dr in enumerate((-1, 0, 1, 2)):
+        row = sum(gather(dr, dc) * wc[j] for j, dc in enumerate((-1, 0, 1, 2)))
+        out = out + row * wr[i]
+    return out
+
+
+def _keys_weights(t):
+    """Keys' cubic convolution weights of the taps at -1, 0, 1, 2 for fractional offsets
+    ``t`` in [0, 1) (they sum to 1)."""
+    a = KEYS_A
+
+    def near(x):  # |x| <= 1
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5.0 * a) * x + 8.0 * a) * x - 4.0 * a
+
+    return far(1.0 + t), near(t), near(1.0 - t), far(2.0 - t)
 
 
 def sparse_image_warp(
@@ -142,6 +173,7 @@ def sparse_image_warp(
     interpolation_order: int = 2,
     regularization_weight: float = 0.0,
     num_boundary_points: int = 0,
+    interpolation: str = "bilinear",
 ):
     """Warp ``image`` so the pixels at ``source_landmarks`` move to ``dest_landmarks``.
 
@@ -157,8 +189,11 @@ def sparse_image_warp(
         interpolation_order: spline order (1, 2, 3, 4, ...).
         regularization_weight: ridge weight added to the kernel matrix diagonal.
         num_boundary_points: border points per edge held at zero displacement.
+        interpolation: how the image is resampled, see :func:`dense_image_warp`.
     Returns:
         (warped image (B, H, W, C), dense flow (B, H, W, 2)).
+    Raises:
+        ValueError: an unknown interpolation.
     """
     image = ops.convert_to_tensor(image, "float32")
     source = ops.convert_to_tensor(source_landmarks, "float32")
@@ -175,4 +210,4 @@ def sparse_image_warp(
     query = ops.broadcast_to(ops.expand_dims(ops.convert_to_tensor(grid), 0), (b, grid.shape[0], 2))
     dense = interpolate_spline(dest, flows, query, interpolation_order, regularization_weight)
     flow = ops.reshape(dense, (b, h, w, 2))
-    return dense_image_warp(image, flow), flow
+    return dense_image_warp(image, flow, interpolation), flow

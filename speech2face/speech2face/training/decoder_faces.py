@@ -278,7 +278,9 @@ def canonical_faces(faces: dict, max_score: float, neutral: bool = True) -> dict
 def texture_targets(
     images: np.ndarray, landmarks_px: np.ndarray, mean_px: np.ndarray, batch: int | None = None
 ) -> np.ndarray:
-    """Each face warped from its own landmarks to the mean landmarks (Cole et al. §3).
+    """Each face warped from its own landmarks to the mean landmarks (Cole et al. §3),
+    resampled bilinearly (the shipped decoder's targets; the render resamples bicubically,
+    :data:`speech2face.speech2face.models.face_decoder.RENDER_INTERPOLATION`).
 
     Args:
         images: (N, S, S, 3) float32 in [0, 1] or uint8. landmarks_px: (N, 68, 2) (x, y)
