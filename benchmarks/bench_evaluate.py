@@ -87,7 +87,7 @@ def main() -> int:
             total += seconds
             print(f"{n:9,d} {SIZES[n]:6,d} {name:24s} {seconds:8.3f} {peak:9.1f} {rss:8.0f}")
         print(
-            f"{'':17s}recall@1/10 {rec['recall'][1]:.3f}/{rec['recall'][10]:.3f} "
+            f"{'':17s}recall@1/10 {rec['recall']['1']:.3f}/{rec['recall']['10']:.3f} "
             f"({rec['galleries']} galleries); 1:2 {match['accuracy']:.3f} "
             f"[{boot['low']:.3f}, {boot['high']:.3f}] over {match['pairs']:,} pairs, "
             f"gender-matched {match['gender_matched_accuracy']:.3f}, "

@@ -169,7 +169,7 @@ def save_png(path: Path, image: np.ndarray, source: str, note: str) -> None:
     write_atomic(path, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", pnginfo=info))
 
 
-def _update_record(out: Path, rows: list[dict]) -> None:
+def update_record(out: Path, rows: list[dict]) -> None:
     """Merge ``rows`` into ``OUT/predictions.csv`` (one row per voice, the newest kept)."""
     path = out / RECORD
     merged: dict[str, dict] = {}
@@ -251,7 +251,7 @@ def predict_files(model, voices, out: str | os.PathLike, save_vectors: bool = Fa
                 "note": pred.note,
             }
         )
-    _update_record(out, rows)
+    update_record(out, rows)
     return result
 
 

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +64,9 @@ def test_predict_cli_and_api(run, data_dir, tmp_path, capsys):
     argv = ["wav2pix", "predict", str(speech[1]), "-o", str(out), "--model", str(run)]
     assert main([*argv, "--per-window"]) == 0
     assert len(list(out.glob("brbk7n_*.png"))) == 2  # 2.98 s: two whole windows
+    with open(out / "predictions.csv", newline="") as f:  # the record has the windows too
+        row = {Path(r["voice"]).name: r for r in csv.DictReader(f)}["brbk7n.mpg"]
+    assert row["face"] == "brbk7n_000.png" and row["windows"] == "2"
     short = model.predict(wave[:4000])[0]  # a quarter second: repeated to fill the window
     assert short.shape == (64, 64, 3)
     noisy = Wav2Pix.load(run, stochastic=True)

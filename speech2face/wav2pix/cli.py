@@ -58,27 +58,50 @@ def _cmd_predict(args) -> int:
 
 
 def _predict_per_window(model, args) -> int:
-    """``--per-window``: NAME_NNN.png per 1 s window, NAME unique as `predict` makes it."""
+    """``--per-window``: NAME_NNN.png per 1 s window, NAME unique as `predict` makes it;
+    OUT/predictions.csv gets a row per recording (its first face, the window count)."""
+    from speech2face import audio
     from speech2face.errors import UserError
-    from speech2face.predict_files import output_names, save_npy, save_png, write_atomic
+    from speech2face.predict_files import (
+        output_names,
+        save_npy,
+        save_png,
+        update_record,
+        write_atomic,
+    )
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     names = output_names(args.speech)
-    failed = 0
+    failed, rows = 0, []
     for speech in args.speech:
+        source = Path(speech).resolve()
         try:
-            images, embeddings = model.predict(speech, per_window=True)
+            wave = audio.load_audio(speech)
+            images, embeddings = model.predict(wave, per_window=True)
         except UserError as exc:
             print(f"skipped: {exc}", file=sys.stderr)
+            rows.append({"voice": str(source), "note": f"skipped: {exc}"})
             failed += 1
             continue
-        stem = names[Path(speech).resolve()]
+        stem = names[source]
         for i, image in enumerate(images):
             save_png(out / f"{stem}_{i:03d}.png", image, str(speech), "")
         if args.save_embeddings:
             write_atomic(out / f"{stem}.npy", lambda tmp, e=embeddings: save_npy(tmp, e))
         print(f"{speech} -> {out / stem}_NNN.png ({len(images)} faces)")
+        last = f"{stem}_{len(images) - 1:03d}.png"
+        rows.append(
+            {
+                "voice": str(source),
+                "face": f"{stem}_000.png",
+                "seconds": f"{wave.size / audio.SAMPLE_RATE:.2f}",
+                "windows": len(images),
+                "speech_fraction": f"{audio.speech_fraction(wave, audio.SILENCE_RMS):.3f}",
+                "note": f"one face per 1 s window: {stem}_000.png to {last}",
+            }
+        )
+    update_record(out, rows)
     print(f"{len(args.speech) - failed} of {len(args.speech)} recordings -> faces in {out}")
     return 1 if failed else 0
 

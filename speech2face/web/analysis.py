@@ -79,18 +79,14 @@ def speech2face_predictor(model) -> Predictor:
 
 
 def wav2pix_predictor(model) -> Predictor:
-    """The predictor of a loaded :class:`speech2face.Wav2Pix` run.
-
-    As ``model.predict``: the waveform is cut into 1 s windows, their speech embeddings are
-    averaged and the generator renders the mean; returns (face, None), since the 128-D
-    embedding is not a face feature and takes no part in the gallery search.
-    """
+    """The predictor of a loaded :class:`speech2face.Wav2Pix` run: its ``prediction`` (1 s
+    windows, their speech embeddings averaged, the mean generated); returns (face, None),
+    since the 128-D embedding is not a face feature and takes no part in the gallery
+    search."""
 
     def predict(wave: np.ndarray, progress: Progress) -> tuple[np.ndarray, None]:
-        windows = model.windows(wave)
-        progress(0.0, f"Wav2Pix: {len(windows)} windows of 1 s")
-        embedding = model.embed(windows).mean(0, keepdims=True)
-        return model.generate(embedding)[0], None
+        progress(0.0, f"Wav2Pix: {len(model.windows(wave))} windows of 1 s")
+        return model.prediction(wave, name="the recording").image, None
 
     return Predictor("Wav2Pix", predict, None, model.config.get("dataset"))
 

@@ -114,7 +114,7 @@ def literature_lines(m: dict) -> list[str]:
         f"{interval_text(iv.get('segment_recall1'))}"
     )
     if mt:
-        ten = mt["n_way"].get(10) or mt["n_way"].get("10")
+        ten = mt["n_way"].get("10")
         lines.append(
             f"  1:2 voice-face matching (mean share of pairs won per voice): "
             f"{interval_text(iv.get('matching'))}, gender-matched pairs "

@@ -184,16 +184,16 @@ class FitMonitor(keras.callbacks.Callback):
         pred = np.concatenate([np.asarray(self.model.predict_on_batch(b)) for b in batches])
         r = retrieval.retrieval(pred, self.features, self.identities, ks=(1,))
         figures = {
-            "fit_recall1": r["segment"]["recall"]["cosine"][1],
-            "fit_identity_recall1": r["identity"]["recall"]["cosine"][1],
+            "fit_recall1": r["segment"]["recall"]["cosine"]["1"],
+            "fit_identity_recall1": r["identity"]["recall"]["cosine"]["1"],
             "fit_spread_deg": retrieval.spread(pred)["mean"],
         }
         if logs is not None:
             logs.update(figures)
         print(
             f"fit on {len(pred)} training segments: recall@1 {figures['fit_recall1']:.3f} "
-            f"(chance {r['segment']['chance'][1]:.3f}), identity recall@1 "
-            f"{figures['fit_identity_recall1']:.3f} (chance {r['identity']['chance'][1]:.3f}), "
+            f"(chance {r['segment']['chance']['1']:.3f}), identity recall@1 "
+            f"{figures['fit_identity_recall1']:.3f} (chance {r['identity']['chance']['1']:.3f}), "
             f"spread {figures['fit_spread_deg']:.1f} deg"
         )
 
