@@ -129,7 +129,7 @@ def decoder_quality(decoder, faces: dict, encoder, crop_size: int = CROP_SIZE) -
         decoder: face decoder (``build_face_decoder``).
         faces: {"face", "landmarks" (crop pixels), "feature", "identity"} of test faces,
             optionally "target" (N, 68, 2): canonical landmark targets in crop pixels
-            (:func:`speech2face.speech2face.training.decoder.canonical_faces`).
+            (:func:`speech2face.speech2face.training.decoder_faces.canonical_faces`).
         encoder: a FaceEncoder of the same kind as the features (dlib).
     Returns:
         {"faces", "identities", "landmark_error_px", "reid_top1", "reid_chance",
