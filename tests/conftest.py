@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.helpers import under_ci
@@ -87,3 +88,31 @@ def wav2pix_pairs(data_dir, tmp_path_factory):
     clips = apply_split_mode(clips, "seen", 0.3, window=1.0)
     build_pairs(clips, out, PairConfig(image_size=64), workers=2)
     return PairDataset(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory):
+    """An untrained bundle with tiny models, written by the real bundle writer (the
+    bad-input tests damage copies of it)."""
+    from speech2face.speech2face.bundle import write_bundle
+    from speech2face.speech2face.models.face_decoder import build_face_decoder
+    from speech2face.speech2face.models.voice_encoder import build_voice_encoder
+
+    root = tmp_path_factory.mktemp("tiny")
+    mean = np.random.default_rng(0).uniform(0.3, 0.7, (68, 2)).astype(np.float32)
+    np.save(root / "mean.npy", mean)
+    encoder = build_voice_encoder(8, "small", width=1 / 16, fc_units=16)
+    decoder = build_face_decoder(8, mean, "small", f_dec_units=16, landmark_units=16)
+    write_bundle(
+        root / "bundle",
+        encoder,
+        decoder,
+        root / "mean.npy",
+        face_encoder="dlib",
+        feature_dim=8,
+        train={},
+        steps=0,
+        dataset=root,
+        decoder_run=root,
+    )
+    return root / "bundle"
